@@ -1,0 +1,1 @@
+"""Checks for the TrailblazeGPT course (instructor side only: never shipped to students)."""

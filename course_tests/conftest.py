@@ -1,0 +1,135 @@
+"""pytest wiring for the course checks.
+
+    pytest course_tests                              everything: checks on the instructor's solutions + meta-tests
+    pytest course_tests --submission PATH            checks only, on a student's notebook or folder
+    pytest course_tests --device cuda                pick the device (default: cpu, and cuda when available)
+    pytest course_tests --scores-json scores.json    write nbgrader-style points per grade cell
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from trailblaze import data, paths
+
+# Offline and quiet before anything imports transformers, tiktoken or matplotlib.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+data.use_offline_tokenizer()
+
+from course_tests.framework import REGISTRY, available_devices  # noqa: E402
+from course_tests.grading import checks_for  # noqa: E402,F401
+from course_tests.implementation import load_notebook  # noqa: E402
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("course")
+    group.addoption("--submission", type=Path, default=None,
+                    help="a student's notebook or folder to check (default: the instructor's source notebooks)")
+    group.addoption("--device", choices=["cpu", "cuda", "all"], default="all",
+                    help="device for the checks (default: cpu, plus cuda when available)")
+    group.addoption("--scores-json", type=Path, default=None, help="write points per grade cell as JSON")
+
+
+def resolve_submission(path: Path | None) -> dict[str, Path]:
+    """assignment -> notebook. A folder is searched for the course's notebook names; a notebook must be one."""
+    sources = {paths.source_notebook(a).name: a for a in paths.assignments()}
+    if path is None:
+        return {a: paths.source_notebook(a) for a in paths.assignments()}
+    if not path.exists():
+        raise pytest.UsageError(f"--submission {path}: no such file or folder")
+    if path.is_file():
+        assignment = sources.get(path.name) or (path.parent.name if path.parent.name in paths.assignments() else None)
+        if assignment is None:
+            raise pytest.UsageError(f"--submission {path}: not one of the course notebooks ({', '.join(sources)})")
+        return {assignment: path}
+    found: dict[str, Path] = {}
+    for nb in sorted(path.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" not in nb.parts and nb.name in sources:
+            found.setdefault(sources[nb.name], nb)
+    if not found:
+        raise pytest.UsageError(f"--submission {path}: no course notebook ({', '.join(sources)}) in this folder")
+    return found
+
+
+def selected_devices(config) -> list[str]:
+    choice = config.getoption("--device")
+    if choice == "all":
+        return available_devices()
+    if choice == "cuda" and "cuda" not in available_devices():
+        raise pytest.UsageError("--device cuda: torch.cuda.is_available() is False on this machine")
+    return [choice]
+
+
+def pytest_configure(config):
+    config.course_submission = resolve_submission(config.getoption("--submission"))
+    config.course_devices = selected_devices(config)
+    if config.getoption("--scores-json") is not None:
+        config.pluginmanager.register(ScoreRecorder(config.getoption("--scores-json")), "course-scores")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Grading a student runs the checks only; the course's meta-tests are for the course itself."""
+    if config.getoption("--submission") is not None and "meta" in collection_path.parts:
+        return True
+    return None
+
+
+def pytest_report_header(config):
+    lines = [f"course devices: {', '.join(config.course_devices)}"]
+    lines += [f"course notebook {a}: {p}" for a, p in sorted(config.course_submission.items())]
+    return lines
+
+
+def pytest_generate_tests(metafunc):
+    if "check" in metafunc.fixturenames:
+        config = metafunc.config
+        selected = [c for c in REGISTRY if c.assignment in config.course_submission]
+        metafunc.parametrize("check", selected, ids=[c.id for c in selected])
+        metafunc.parametrize("device", config.course_devices)
+
+
+@pytest.fixture(scope="session")
+def implementation_for(pytestconfig):
+    """assignment -> the loaded implementation of the notebook under test (loaded once per session)."""
+    cache = {}
+
+    def get(assignment: str):
+        if assignment not in cache:
+            cache[assignment] = load_notebook(pytestconfig.course_submission[assignment], assignment)
+        return cache[assignment]
+    return get
+
+
+class ScoreRecorder:
+    """Turns check results into nbgrader-style points: a check earns its points when it passes on every device."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.results: dict = defaultdict(dict)
+
+    def pytest_runtest_logreport(self, report):
+        props = dict(report.user_properties)
+        if "grade_id" in props and (report.when == "call" or not report.passed):
+            key = (props["assignment"], props["grade_id"], props["check"])
+            self.results[key][props["device"]] = self.results[key].get(props["device"], True) and report.passed
+
+    def pytest_sessionfinish(self, session):
+        scores: dict = defaultdict(dict)
+        for check in REGISTRY:
+            outcome = self.results.get((check.assignment, check.grade_id, check.name))
+            if outcome is None:
+                continue
+            cell = scores[check.assignment].setdefault(check.grade_id, {"points": 0.0, "max_points": 0.0,
+                                                                          "failed": []})
+            cell["max_points"] += check.points
+            if all(outcome.values()):
+                cell["points"] += check.points
+            else:
+                cell["failed"].append(check.name)
+        self.path.write_text(json.dumps(scores, indent=2, sort_keys=True))

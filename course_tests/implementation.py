@@ -1,0 +1,163 @@
+"""The one thin layer between checks and student code.
+
+Checks never touch a student's objects directly. They call `impl.call("adapter_name", *plain_args)`; the adapter
+(course_tests/adapters/<assignment>.py) builds what the student's function needs from plain inputs (tensors,
+numbers, model specs), calls it, and returns plain values and tensors. Today the adapter runs in this process
+(`InProcess`); an isolated grader can run the same adapters in a child process and ship only data across.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import signal
+import threading
+import traceback
+from pathlib import Path
+
+from trailblaze import notebooks
+
+CELL_SECONDS = 60  # a provided or solution cell that runs longer than this when loaded is stopped
+
+
+class StudentError(Exception):
+    """Student code raised. Carries plain data only: the exception's type name, message and where it happened."""
+
+    def __init__(self, type_name: str, message: str, where: str = ""):
+        super().__init__(type_name, message, where)
+        self.type_name, self.message, self.where = type_name, message, where
+
+    def explain(self, function: str) -> str:
+        if self.type_name == "NotImplementedError":
+            return f"{function} is not implemented yet (its cell still raises NotImplementedError)"
+        where = f" ({self.where})" if self.where else ""
+        return f"{function} raised {self.type_name}: {self.message}{where}"
+
+
+def _student_location(exc: BaseException) -> str:
+    """The innermost line of student code in a traceback, e.g. 'cell top_k_filter, line 6'."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell ")]
+    return f"{frames[-1].filename[1:-1]}, line {frames[-1].lineno}" if frames else ""
+
+
+def as_student_error(exc: BaseException) -> StudentError:
+    return StudentError(type(exc).__name__, str(exc)[:500], _student_location(exc))
+
+
+class StudentCode:
+    """The names a notebook defined, looked up with messages a student can act on."""
+
+    def __init__(self, namespace: dict, load_errors: list[str]):
+        self.namespace, self.load_errors = namespace, load_errors
+
+    def function(self, name: str):
+        fn = self.namespace.get(name)
+        if fn is None:
+            hint = ("; while loading the notebook: " + "; ".join(self.load_errors)) if self.load_errors else \
+                ": is the cell that defines it missing or renamed?"
+            raise StudentError("NameError", f"`{name}` is not defined{hint}")
+        if not callable(fn):
+            raise StudentError("TypeError", f"`{name}` should be a function, but it is a {type(fn).__name__}")
+        return fn
+
+    def call(self, name: str, *args, **kwargs):
+        fn = self.function(name)
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise as_student_error(exc) from None
+
+
+class Implementation:
+    """An assignment's student code, reachable only through adapter calls."""
+
+    def __init__(self, assignment: str, origin: str):
+        self.assignment, self.origin = assignment, origin
+
+    def call(self, adapter: str, *args, **kwargs):
+        raise NotImplementedError
+
+
+class InProcess(Implementation):
+    def __init__(self, assignment: str, namespace: dict, load_errors: list[str] | None = None, origin: str = ""):
+        super().__init__(assignment, origin)
+        self.student = StudentCode(namespace, list(load_errors or []))
+        self.adapters = importlib.import_module(f"course_tests.adapters.{adapter_module_name(assignment)}")
+
+    @property
+    def load_errors(self) -> list[str]:
+        return self.student.load_errors
+
+    def call(self, adapter: str, *args, **kwargs):
+        fn = getattr(self.adapters, adapter)
+        try:
+            return fn(self.student, *args, **kwargs)
+        except StudentError:
+            raise
+        except Exception as exc:  # the adapter tripped over what the student's code returned
+            raise as_student_error(exc) from None
+
+
+class Unloadable(Implementation):
+    """A submission that could not be read at all: every check fails with the same actionable message."""
+
+    def __init__(self, assignment: str, reason: str, origin: str = ""):
+        super().__init__(assignment, origin)
+        self.reason = reason
+        self.load_errors = [reason]
+
+    def call(self, adapter: str, *args, **kwargs):
+        raise StudentError("NotebookError", self.reason)
+
+
+def adapter_module_name(assignment: str) -> str:
+    """'01_setup' -> 'setup': adapters and checks are named after the assignment without its number."""
+    return assignment.split("_", 1)[1]
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int):
+    """Stop a runaway cell (SIGALRM, main thread only; elsewhere the pytest-timeout still applies)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"stopped after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def load_notebook(path: Path, assignment: str) -> Implementation:
+    """Execute a notebook's solution and provided cells (never its tests or demos) into a fresh namespace.
+
+    A cell that fails is recorded and loading goes on, as in Jupyter: the checks of the functions it should have
+    defined then fail with that error in their message, and every other check still runs.
+    """
+    try:
+        nb = notebooks.read(path)
+    except notebooks.NotebookError as err:
+        return Unloadable(assignment, str(err), origin=str(path))
+    return load_cells(nb, assignment, origin=str(path))
+
+
+def load_cells(nb, assignment: str, origin: str = "") -> InProcess:
+    """`load_notebook` for a notebook already in memory (a mutant, say)."""
+    namespace: dict = {"__name__": f"submission_{assignment}"}
+    errors = []
+    for cell in notebooks.implementation_cells(nb):
+        try:
+            code = compile(cell.source, f"<cell {cell.label}>", "exec")
+            with time_limit(CELL_SECONDS), contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                exec(code, namespace)
+        except (Exception, SystemExit) as exc:
+            err = as_student_error(exc)
+            errors.append(f"{cell.label} raised {err.type_name}: {err.message}")
+    return InProcess(assignment, namespace, errors, origin=origin)

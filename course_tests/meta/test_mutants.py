@@ -1,0 +1,60 @@
+"""Planted bugs prove the checks: the solution passes all, every mutant fails one, every check kills one.
+
+The kill matrix is computed once (on the CPU) and printed in the test report, so a failing run shows it whole.
+"""
+from __future__ import annotations
+
+import pytest
+
+from course_tests.grading import checks_for, run_check
+from course_tests.implementation import load_cells
+from trailblaze import mutants, notebooks, paths
+
+ASSIGNMENTS = [a for a in paths.assignments() if mutants.load(a)]
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def kill_matrix(request):
+    """mutant id -> names of the checks that fail on it."""
+    assignment = request.param
+    source = notebooks.read(paths.source_notebook(assignment))
+    checks = checks_for(assignment)
+    matrix = {}
+    for mutant in mutants.load(assignment):
+        impl = load_cells(mutants.apply(source, [mutant]), assignment, origin=f"mutant {mutant.id}")
+        matrix[mutant.id] = {c.name for c in checks if not run_check(c, impl, "cpu").passed}
+    return assignment, matrix
+
+
+def test_every_mutant_is_killed_by_the_checks_it_names(kill_matrix):
+    assignment, matrix = kill_matrix
+    problems = []
+    for mutant in mutants.load(assignment):
+        killers = matrix[mutant.id]
+        if not killers:
+            problems.append(f"{mutant.id} ({mutant.why}) survives every check")
+        elif not set(mutant.killed_by) <= killers:
+            problems.append(f"{mutant.id}: expected killers {sorted(set(mutant.killed_by) - killers)} "
+                            f"let it pass (killed by {sorted(killers)})")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_check_kills_a_mutant(kill_matrix):
+    assignment, matrix = kill_matrix
+    killing = set().union(*matrix.values())
+    idle = [c.name for c in checks_for(assignment) if c.name not in killing]
+    assert not idle, f"{assignment}: these checks kill no planted bug (add a mutant or drop the check): {idle}"
+
+
+def test_killed_by_names_real_checks():
+    for assignment in ASSIGNMENTS:
+        names = {c.name for c in checks_for(assignment)}
+        for mutant in mutants.load(assignment):
+            assert set(mutant.killed_by) <= names, f"{mutant.id}: unknown checks {set(mutant.killed_by) - names}"
+            assert notebooks.kind(notebooks.find_cell(notebooks.read(paths.source_notebook(assignment)),
+                                                      mutant.cell)) == "solution", f"{mutant.id}: not a solution cell"
+
+
+def test_partly_wrong_sample_uses_declared_mutants():
+    for assignment in ASSIGNMENTS:
+        assert mutants.partly_wrong(assignment), f"{assignment}: [samples] partly_wrong is empty"
