@@ -38,6 +38,13 @@ class Check:
 
 
 REGISTRY: list[Check] = []
+BUILDS_ON: dict[tuple[str, str], str] = {}  # (assignment, grade_id) -> a note shown when that cell's checks fail
+
+
+def builds_on(assignment: str, grade_id: str, functions: list[str]) -> None:
+    """Declare that a graded function calls earlier ones, so its failures may be inherited from theirs."""
+    BUILDS_ON[(assignment, grade_id)] = (f"note: this function builds on {', '.join(functions)}; "
+                                         "if their checks fail too, fix those first")
 
 
 def check(grade_id: str, points: float = 1.0):
