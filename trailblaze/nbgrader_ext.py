@@ -5,7 +5,8 @@ import os
 import sys
 from pathlib import Path
 
-from nbgrader.preprocessors import NbGraderPreprocessor
+import nbformat
+from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
 
 from trailblaze import notebooks, paths
 
@@ -49,3 +50,28 @@ class DemoteStderr(NbGraderPreprocessor):
                 output["name"] = "stdout"
                 output["text"] = "".join(f"[stderr] {line}" for line in output["text"].splitlines(keepends=True))
         return cell, resources
+
+
+class RestoreMissingCells(OverwriteCells):
+    """OverwriteCells whose `add_missing_cells` also works when a read-only cell precedes the deleted one.
+
+    nbgrader 0.9.6 puts a deleted grade cell back after "the previous grade or solution cell" and raises KeyError
+    when the previous cell is a locked, ungraded one (our visible tests): the student then scores 0 for the whole
+    notebook. Here the cell goes after the nearest earlier cell of the source that the submission still has.
+    """
+
+    def add_missing_grade_cells(self, nb, resources):
+        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        source_cells = {cell.name: cell for cell in source_nb.source_cells}
+        order = list(source_cells)
+        solutions = {cell.name for cell in source_nb.solution_cells}
+        for grade_cell in sorted(source_nb.grade_cells, key=lambda c: order.index(c.name)):
+            present = {notebooks.grade_id(c): i for i, c in enumerate(nb.cells) if notebooks.grade_id(c)}
+            if grade_cell.name in present:
+                continue
+            self.log.warning(f"Missing grade cell {grade_cell.name} encountered, adding to notebook")
+            restored = nbformat.from_dict(self.missing_cell_transform(
+                source_cells[grade_cell.name], grade_cell.max_score, is_solution=grade_cell.name in solutions))
+            earlier = [present[name] for name in order[:order.index(grade_cell.name)] if name in present]
+            nb.cells.insert(max(earlier) + 1 if earlier else 0, restored)
+        return nb, resources

@@ -1,0 +1,98 @@
+"""The course notebooks are well-formed nbgrader assignments that agree with their checks and the README."""
+from __future__ import annotations
+
+import ast
+import re
+
+import nbformat
+import pytest
+from nbgrader.utils import determine_grade
+
+from course_tests.grading import checks_for
+from trailblaze import notebooks, paths
+
+ASSIGNMENTS = paths.assignments()
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+def source(assignment):
+    return notebooks.read(paths.source_notebook(assignment))
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_metadata_is_valid_and_grade_ids_unique(assignment):
+    nb = source(assignment)
+    nbformat.validate(nb)
+    ids = [notebooks.grade_id(c) for c in nb.cells if notebooks.nbgrader_meta(c)]
+    assert len(ids) == len(set(ids)), f"duplicate grade_ids: {sorted({i for i in ids if ids.count(i) > 1})}"
+    for cell in nb.cells:
+        meta = notebooks.nbgrader_meta(cell)
+        if not meta:
+            continue
+        assert meta.get("schema_version") == 3 and meta.get("grade_id"), f"incomplete nbgrader metadata: {meta}"
+        kind = notebooks.kind(cell)
+        if kind == "solution":
+            assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, meta["grade_id"]
+        if kind == "test":
+            assert meta.get("locked") and meta.get("points", 0) > 0, f"{meta['grade_id']}: locked, with points"
+        if kind in ("provided", "visible"):
+            assert meta.get("locked"), f"{meta['grade_id']}: provided code and visible tests are read-only"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_grade_cell_runs_exactly_its_checks(assignment):
+    """Each hidden block calls grade_cell for its own assignment and grade_id; points equal its checks' points."""
+    nb = source(assignment)
+    cells = notebooks.grade_cells(nb)
+    for cell in nb.cells:
+        if notebooks.kind(cell) != "test":
+            continue
+        gid = notebooks.grade_id(cell)
+        hidden = HIDDEN.findall(cell.source)
+        assert len(hidden) == 1, f"{gid}: one hidden block expected"
+        calls = [n for n in ast.walk(ast.parse(hidden[0])) if isinstance(n, ast.Call)
+                 and getattr(n.func, "id", "") == "grade_cell"]
+        assert len(calls) == 1, f"{gid}: the hidden block must call grade_cell once"
+        args = [a.value for a in calls[0].args[:2]]
+        assert args == [assignment, gid], f"{gid}: grade_cell is called with {args}"
+        assert hidden[0].strip().endswith(")"), f"{gid}: grade_cell must be the cell's last value (partial credit)"
+        points = sum(c.points for c in checks_for(assignment, gid))
+        assert cells[gid] == points, f"{gid}: the cell is worth {cells[gid]} points, its checks {points}"
+    orphans = {c.grade_id for c in checks_for(assignment)} - set(cells)
+    assert not orphans, f"checks for grade cells that do not exist: {orphans}"
+
+
+def test_readme_states_the_points_of_every_assignment():
+    readme = (paths.ROOT / "README.md").read_text()
+    stated = {m[0]: float(m[1]) for m in re.findall(r"^\|[^`\n]*`(\d\d_\w+)`[^\n]*\|\s*(\d+)\s*\|\s*$", readme, re.M)}
+    actual = {a: sum(notebooks.grade_cells(source(a)).values()) for a in ASSIGNMENTS}
+    assert stated == actual, "the README's points table disagrees with the notebooks"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_source_runs_top_to_bottom_and_passes_its_own_tests(assignment, execute_notebook):
+    nb = execute_notebook(paths.source_notebook(assignment))
+    errors = [(notebooks.grade_id(c) or f"cell {i + 1}", o.ename, o.evalue) for i, c in enumerate(nb.cells)
+              if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"the instructor's notebook raised: {errors}"
+    for cell in nb.cells:
+        if notebooks.kind(cell) == "test":
+            score, max_score = determine_grade(cell)
+            assert score == max_score, f"{notebooks.grade_id(cell)}: {score}/{max_score}\n" + "".join(
+                o.get("text", "") for o in cell.outputs)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_runs_with_exercises_failing_cleanly(assignment, execute_notebook):
+    """Only NotImplementedError, and only where student code is called; provided code never fails."""
+    nb = execute_notebook(paths.release_notebook(assignment))
+    raised = set()
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.output_type != "error":
+                continue
+            where = notebooks.grade_id(cell) or f"cell {i + 1}"
+            assert notebooks.kind(cell) in ("visible", "demo"), f"{where} ({notebooks.kind(cell)}) raised {out.ename}"
+            assert out.ename == "NotImplementedError", f"{where} raised {out.ename}: {out.evalue}"
+            raised.add(notebooks.kind(cell))
+    assert "visible" in raised, "the visible checks of an unsolved release should fail"

@@ -1,0 +1,53 @@
+"""release/ is exactly what nbgrader makes from source/ today, and it leaks no solution or hidden test."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from trailblaze import notebooks, paths
+from trailblaze.pipeline import Nbgrader
+
+REGIONS = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
+
+
+def files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("assignment", paths.assignments())
+def test_release_matches_a_fresh_generate_assignment(assignment, course_root):
+    Nbgrader(course_root)("generate_assignment", assignment, "--force")
+    fresh, committed = files(course_root / "release" / assignment), files(paths.RELEASE / assignment)
+    assert fresh.keys() == committed.keys(), "release/ has other files than nbgrader generates"
+    stale = [str(name) for name in fresh if fresh[name] != committed[name]]
+    assert not stale, f"release/{assignment} is stale: run `python3 course.py grade` and commit release/ ({stale})"
+
+
+def secret_lines(nb) -> set[str]:
+    """Lines inside solution and hidden-test regions that do not also appear in the notebook's provided code."""
+    secret, public = set(), set()
+    for cell in nb.cells:
+        regions = REGIONS.findall(cell.source)
+        for _, body in regions:
+            secret |= {line.strip() for line in body.splitlines() if line.strip()}
+        public |= {line.strip() for line in REGIONS.sub("", cell.source).splitlines() if line.strip()}
+    return secret - public
+
+
+def test_no_solution_or_hidden_test_line_in_release():
+    secrets = set().union(*(secret_lines(notebooks.read(paths.source_notebook(a))) for a in paths.assignments()))
+    assert secrets, "found no solution or hidden-test lines at all: the regex is broken"
+    leaks = []
+    for path in sorted(paths.RELEASE.rglob("*")):
+        if path.is_file():
+            text = {line.strip() for line in path.read_text(errors="replace").splitlines()}
+            leaks += [f"{path.relative_to(paths.ROOT)}: {line}" for line in sorted(secrets & text)]
+    assert not leaks, "solution or hidden-test code in release/:\n" + "\n".join(leaks)
+
+
+def test_leak_check_would_catch_a_leak(tmp_path):
+    """The leak test is only worth something if it fails on a leaking notebook."""
+    nb = notebooks.read(paths.source_notebook(paths.assignments()[0]))
+    leaked = {line.strip() for c in nb.cells for line in c.source.splitlines()}
+    assert secret_lines(nb) & leaked
