@@ -27,7 +27,16 @@ class StudentError(Exception):
         super().__init__(type_name, message, where)
         self.type_name, self.message, self.where = type_name, message, where
 
+    # Not a wrong answer but no answer: the code is missing, unreadable or not written yet.
+    ABSENT = ("MissingDefinition", "NotebookError", "NotImplementedError")
+
+    @property
+    def absent(self) -> bool:
+        return self.type_name in self.ABSENT
+
     def explain(self, function: str) -> str:
+        if self.type_name in ("MissingDefinition", "NotebookError"):
+            return self.message
         if self.type_name == "NotImplementedError":
             return f"{function} is not implemented yet (its cell still raises NotImplementedError)"
         where = f" ({self.where})" if self.where else ""
@@ -55,9 +64,10 @@ class StudentCode:
         if fn is None:
             hint = ("; while loading the notebook: " + "; ".join(self.load_errors)) if self.load_errors else \
                 ": is the cell that defines it missing or renamed?"
-            raise StudentError("NameError", f"`{name}` is not defined{hint}")
+            raise StudentError("MissingDefinition", f"`{name}` is not defined{hint}")
         if not callable(fn):
-            raise StudentError("TypeError", f"`{name}` should be a function, but it is a {type(fn).__name__}")
+            raise StudentError("MissingDefinition", f"`{name}` should be a function, but it is a "
+                                                    f"{type(fn).__name__}")
         return fn
 
     def call(self, name: str, *args, **kwargs):

@@ -1,0 +1,130 @@
+"""The check harness: finding a student's notebooks, loading them safely, and reporting in words and points."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from course_tests import implementation
+from course_tests.conftest import resolve_submission
+from course_tests.grading import checks_for, grade_cell, run_check
+from trailblaze import notebooks, paths, pipeline
+
+SETUP = "01_setup"
+NAME = paths.source_notebook(SETUP).name
+
+
+@pytest.fixture(scope="module")
+def solved():
+    """The instructor's solutions as a student would submit them (release cells, solved)."""
+    return pipeline.fill_solutions(notebooks.read(paths.release_notebook(SETUP)),
+                                   notebooks.read(paths.source_notebook(SETUP)))
+
+
+def outcomes(impl):
+    return {c.name: run_check(c, impl, "cpu") for c in checks_for(SETUP)}
+
+
+def test_submission_resolves_a_folder_a_notebook_and_refuses_strangers(tmp_path):
+    nested = tmp_path / "alice" / "anything" / NAME
+    nested.parent.mkdir(parents=True)
+    nested.write_text("{}")
+    assert resolve_submission(tmp_path / "alice") == {SETUP: nested}
+    assert resolve_submission(nested) == {SETUP: nested}
+    assert resolve_submission(None) == {a: paths.source_notebook(a) for a in paths.assignments()}
+    (tmp_path / "other.ipynb").write_text("{}")
+    with pytest.raises(pytest.UsageError, match="not one of the course notebooks"):
+        resolve_submission(tmp_path / "other.ipynb")
+    with pytest.raises(pytest.UsageError, match="no such file"):
+        resolve_submission(tmp_path / "missing")
+
+
+def test_unreadable_notebook_fails_every_check_with_the_same_advice(tmp_path):
+    path = tmp_path / NAME
+    path.write_text('{"cells": [')
+    results = outcomes(implementation.load_notebook(path, SETUP))
+    assert results and not any(r.passed for r in results.values())
+    assert all("not a readable Jupyter notebook" in r.message and "Re-download" in r.message
+               for r in results.values())
+
+
+def test_deleted_solution_cell_costs_only_its_checks(solved, tmp_path):
+    nb = notebooks.nbformat.from_dict(solved)
+    nb.cells = [c for c in nb.cells if notebooks.grade_id(c) != "apply_temperature"]
+    path = tmp_path / NAME
+    notebooks.write(nb, path)
+    results = outcomes(implementation.load_notebook(path, SETUP))
+    temperature = {c.name for c in checks_for(SETUP, "apply_temperature_tests")}
+    for name, r in results.items():
+        if name in temperature:
+            assert not r.passed and "`apply_temperature` is not defined" in r.message, r.message
+    assert all(results[c.name].passed for c in checks_for(SETUP, "count_parameters_tests"))
+
+
+def test_crashing_and_looping_cells_are_recorded_and_loading_goes_on(solved, monkeypatch):
+    monkeypatch.setattr(implementation, "CELL_SECONDS", 1)
+    nb = notebooks.nbformat.from_dict(solved)
+    crash = notebooks.find_cell(nb, "greedy_next_token")
+    crash.source = "1 / 0\n" + crash.source
+    loop = notebooks.find_cell(nb, "apply_temperature")
+    loop.source = "while True:\n    pass\n" + loop.source
+    impl = implementation.load_cells(nb, SETUP)
+    assert any("greedy_next_token raised ZeroDivisionError" in e for e in impl.load_errors), impl.load_errors
+    assert any("apply_temperature raised TimeoutError" in e for e in impl.load_errors), impl.load_errors
+    results = outcomes(impl)
+    assert "ZeroDivisionError" in results["greedy_picks_highest"].message
+    assert results["counts_every_parameter_once"].passed
+
+
+def test_student_exceptions_name_the_cell_and_line(solved):
+    nb = notebooks.nbformat.from_dict(solved)
+    cell = notebooks.find_cell(nb, "top_k_filter")
+    cell.source = cell.source.replace("k = min(k, logits.size(-1))", "k = min(k, logits.size(-1)) + undefined_name")
+    message = outcomes(implementation.load_cells(nb, SETUP))["top_k_keeps_exactly_k"].message
+    assert "top_k_filter raised NameError" in message and "cell top_k_filter, line" in message, message
+
+
+def test_grade_cell_prints_a_report_and_returns_partial_credit(solved, capsys):
+    impl = implementation.load_cells(solved, SETUP)
+    namespace = dict(impl.student.namespace)
+    assert grade_cell(SETUP, "greedy_next_token_tests", namespace, devices=["cpu"]) == 2.0
+    namespace["greedy_next_token"] = lambda logits: logits.argmin(dim=-1)
+    assert grade_cell(SETUP, "greedy_next_token_tests", namespace, devices=["cpu"]) == 1.0
+    out = capsys.readouterr().out
+    assert "FAIL  greedy_next_token picks the highest logit" in out and "1 of 2 points" in out
+
+
+def test_a_bug_in_a_check_is_reported_as_internal(solved):
+    from course_tests.framework import Check
+
+    def broken(impl, device):
+        raise KeyError("oops")
+    outcome = run_check(Check(SETUP, "x", "broken", 1.0, broken), implementation.load_cells(solved, SETUP), "cpu")
+    assert not outcome.passed and outcome.message.startswith("internal error in the check")
+
+
+def _pytest_submission(path, scores):
+    return subprocess.run([sys.executable, "-m", "pytest", "course_tests", "--submission", str(path),
+                           "--scores-json", str(scores), "-q", "-p", "no:randomly"],
+                          cwd=paths.ROOT, capture_output=True, text=True)
+
+
+def test_command_line_grades_a_blank_release_zero_and_says_why(tmp_path):
+    scores = tmp_path / "scores.json"
+    run = _pytest_submission(paths.release_notebook(SETUP), scores)
+    assert run.returncode == 1, run.stdout[-2000:]
+    assert "is not implemented yet" in run.stdout
+    points = json.loads(scores.read_text())[SETUP]
+    assert points and all(cell["points"] == 0 and cell["max_points"] > 0 for cell in points.values())
+
+
+def test_command_line_grades_a_solved_folder_full_marks(solved, tmp_path):
+    notebooks.write(solved, tmp_path / "bob" / SETUP / NAME)
+    scores = tmp_path / "scores.json"
+    run = _pytest_submission(tmp_path / "bob", scores)
+    assert run.returncode == 0, run.stdout[-3000:]
+    points = json.loads(scores.read_text())[SETUP]
+    assert all(cell["points"] == cell["max_points"] and not cell["failed"] for cell in points.values())
+    assert sum(c["max_points"] for c in points.values()) == sum(notebooks.grade_cells(solved).values())
