@@ -12,6 +12,7 @@ import importlib
 import io
 import signal
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -126,22 +127,28 @@ def adapter_module_name(assignment: str) -> str:
 
 
 @contextlib.contextmanager
-def time_limit(seconds: int):
-    """Stop a runaway cell (SIGALRM, main thread only; elsewhere the pytest-timeout still applies)."""
+def time_limit(seconds: float):
+    """Stop a runaway cell with SIGALRM (main thread only). An outer timer on the same signal (pytest-timeout's) is
+    saved and restored with the time it had left, so this never switches it off."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def on_alarm(signum, frame):
-        raise TimeoutError(f"stopped after {seconds} s")
+        raise TimeoutError(f"stopped after {seconds:g} s")
 
+    outer_delay, outer_interval = signal.getitimer(signal.ITIMER_REAL)
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(seconds)
+    start = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_delay) if outer_delay > 0 else seconds)
     try:
         yield
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_delay > 0:
+            left = outer_delay - (time.monotonic() - start)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), outer_interval)
 
 
 def load_notebook(path: Path, assignment: str) -> Implementation:

@@ -128,3 +128,17 @@ def test_command_line_grades_a_solved_folder_full_marks(solved, tmp_path):
     points = json.loads(scores.read_text())[SETUP]
     assert all(cell["points"] == cell["max_points"] and not cell["failed"] for cell in points.values())
     assert sum(c["max_points"] for c in points.values()) == sum(notebooks.grade_cells(solved).values())
+
+
+def test_cell_time_limit_keeps_an_outer_timer_running():
+    """pytest-timeout arms SIGALRM too: the loader's limit must hand it back with the time it had left."""
+    import signal
+
+    signal.setitimer(signal.ITIMER_REAL, 100)
+    try:
+        with implementation.time_limit(5):
+            pass
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    assert 90 < left <= 100
