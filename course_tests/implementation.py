@@ -28,15 +28,17 @@ class StudentError(Exception):
         super().__init__(type_name, message, where)
         self.type_name, self.message, self.where = type_name, message, where
 
-    # Not a wrong answer but no answer: the code is missing, unreadable or not written yet.
-    ABSENT = ("MissingDefinition", "NotebookError", "NotImplementedError")
+    # Not a wrong answer but no answer: the code is missing, unreadable or not written yet. The first two carry a
+    # message that needs no function name in front of it.
+    SELF_EXPLAINED = ("MissingDefinition", "NotebookError")
+    ABSENT = (*SELF_EXPLAINED, "NotImplementedError")
 
     @property
     def absent(self) -> bool:
         return self.type_name in self.ABSENT
 
     def explain(self, function: str) -> str:
-        if self.type_name in ("MissingDefinition", "NotebookError"):
+        if self.type_name in self.SELF_EXPLAINED:
             return self.message
         if self.type_name == "NotImplementedError":
             return f"{function} is not implemented yet (its cell still raises NotImplementedError)"

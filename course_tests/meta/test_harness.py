@@ -19,8 +19,7 @@ NAME = paths.source_notebook(SETUP).name
 @pytest.fixture(scope="module")
 def solved():
     """The instructor's solutions as a student would submit them (release cells, solved)."""
-    return pipeline.fill_solutions(notebooks.read(paths.release_notebook(SETUP)),
-                                   notebooks.read(paths.source_notebook(SETUP)))
+    return pipeline.sample_submissions(SETUP, paths.ROOT)["solutions"]
 
 
 def outcomes(impl):
