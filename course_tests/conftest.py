@@ -20,9 +20,9 @@ from trailblaze import data, paths
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
-data.use_offline_tokenizer()
+data.use_offline_data()
 
-from course_tests.framework import REGISTRY, available_devices  # noqa: E402
+from course_tests.framework import REGISTRY, available_devices, devices_for  # noqa: E402
 from course_tests.grading import checks_for  # noqa: E402,F401
 from course_tests.implementation import load_notebook  # noqa: E402
 
@@ -89,9 +89,9 @@ def pytest_report_header(config):
 def pytest_generate_tests(metafunc):
     if "check" in metafunc.fixturenames:
         config = metafunc.config
-        selected = [c for c in REGISTRY if c.assignment in config.course_submission]
-        metafunc.parametrize("check", selected, ids=[c.id for c in selected])
-        metafunc.parametrize("device", config.course_devices)
+        pairs = [(c, d) for c in REGISTRY if c.assignment in config.course_submission
+                 for d in devices_for(c, config.course_devices)]
+        metafunc.parametrize("check,device", pairs, ids=[f"{c.id}[{d}]" for c, d in pairs])
 
 
 @pytest.fixture(scope="session")

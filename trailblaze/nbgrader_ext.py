@@ -20,6 +20,7 @@ def kernel_environment() -> dict[str, str]:
     return {"PATH": prepend(str(Path(sys.executable).parent), "PATH"),
             "PYTHONPATH": prepend(str(paths.ROOT), "PYTHONPATH"),
             "TIKTOKEN_CACHE_DIR": os.environ.get("TIKTOKEN_CACHE_DIR", str(paths.TIKTOKEN_CACHE)),
+            paths.DATA_VARIABLE: os.environ.get(paths.DATA_VARIABLE, str(paths.DATA)),
             "MPLBACKEND": os.environ.get("MPLBACKEND", "Agg")}
 
 

@@ -20,8 +20,12 @@ GRADEBOOK = ROOT / "gradebook.db"
 
 # Prepared data (gitignored, rebuilt by `python -m trailblaze.data`).
 TIKTOKEN_CACHE = DATA / "tiktoken"
+GPT2_FILES = DATA / "gpt2"  # vocab.bpe and encoder.json under their own names, for the notebooks
 CORPUS = DATA / "shakespeare"
 DOWNLOADS = DATA / "downloads"
+
+# Notebooks find the data through this variable (set for kernels by nbgrader_config.py and the .venv hook).
+DATA_VARIABLE = "TRAILBLAZE_DATA"
 
 
 def assignments() -> list[str]:

@@ -167,7 +167,7 @@ def run(root: Path = paths.ROOT, say=print) -> dict:
 
 
 def main() -> None:
-    data.use_offline_tokenizer()
+    data.use_offline_data()
     try:
         run()
     except (PipelineError, notebooks.NotebookError) as err:
