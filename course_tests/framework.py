@@ -15,6 +15,8 @@ from typing import Callable
 
 import torch
 
+from course_tests.implementation import StudentError
+
 
 class CheckFailure(AssertionError):
     """What the student sees when a check fails."""
@@ -27,6 +29,7 @@ class Check:
     name: str
     points: float
     func: Callable
+    uses_device: bool = True  # False: the check never touches a device (tokenizers), so it runs once, on the CPU
 
     @property
     def id(self) -> str:
@@ -47,15 +50,20 @@ def builds_on(assignment: str, grade_id: str, functions: list[str]) -> None:
                                          "if their checks fail too, fix those first")
 
 
-def check(grade_id: str, points: float = 1.0):
+def check(grade_id: str, points: float = 1.0, uses_device: bool = True):
     """Register a check for the grade cell `grade_id` of the assignment named by the module's ASSIGNMENT."""
     def register(func):
         assignment = sys.modules[func.__module__].ASSIGNMENT
         if any(c.assignment == assignment and c.name == func.__name__ for c in REGISTRY):
             raise ValueError(f"two checks named {func.__name__} in {assignment}")
-        REGISTRY.append(Check(assignment, grade_id, func.__name__, float(points), func))
+        REGISTRY.append(Check(assignment, grade_id, func.__name__, float(points), func, uses_device))
         return func
     return register
+
+
+def devices_for(check: Check, devices: list[str]) -> list[str]:
+    """The devices a check runs on: all selected ones, or only the first for a check that uses none."""
+    return list(devices) if check.uses_device else list(devices[:1])
 
 
 def fail(message: str):
@@ -135,6 +143,18 @@ def expect_close(actual: torch.Tensor, expected: torch.Tensor, what: str, device
         bad = ~torch.isclose(actual.to(expected.dtype), expected, rtol=rtol, atol=atol)
         fail(f"{what} differs from the reference in {int(bad.sum())} of {bad.numel()} entries "
              f"(rtol={rtol:g}, atol={atol:g})" + (f": {hint}" if hint else ""))
+
+
+def expect_raises(impl, type_name: str, adapter: str, *args, what: str, why: str, **kwargs) -> StudentError:
+    """The adapter call must make the student's code raise `type_name`; returns the error (its message, say)."""
+    try:
+        impl.call(adapter, *args, **kwargs)
+    except StudentError as err:
+        if err.absent:
+            raise
+        expect(err.type_name == type_name, f"{what} raised {err.type_name}; it should raise {type_name} ({why})")
+        return err
+    fail(f"{what} returned normally; it should raise {type_name} ({why})")
 
 
 def expect_int(x, what: str) -> int:

@@ -14,7 +14,8 @@ import traceback
 from dataclasses import dataclass
 
 import course_tests.checks  # noqa: F401  (registers every check)
-from course_tests.framework import BUILDS_ON, REGISTRY, Check, CheckFailure, available_devices, prepare_device
+from course_tests.framework import (BUILDS_ON, REGISTRY, Check, CheckFailure, available_devices, devices_for,
+                                    prepare_device)
 from course_tests.implementation import Implementation, InProcess, StudentError
 
 
@@ -47,7 +48,8 @@ def grade(impl: Implementation, checks: list[Check], devices: list[str]) -> tupl
     """Points earned (a check counts only if it passes on every device) and one report line per check."""
     earned, lines = 0.0, []
     for check in checks:
-        failures = [(d, o.message) for d in devices for o in [run_check(check, impl, d)] if not o.passed]
+        failures = [(d, o.message) for d in devices_for(check, devices) for o in [run_check(check, impl, d)]
+                    if not o.passed]
         if not failures:
             earned += check.points
             lines.append(f"PASS  {check.title}")

@@ -10,8 +10,8 @@ import warnings
 import torch
 
 from course_tests import models
-from course_tests.framework import (builds_on, check, expect, expect_close, expect_int, expect_tensor, fail,
-                                    make_generator)
+from course_tests.framework import (builds_on, check, expect, expect_close, expect_int, expect_raises,
+                                    expect_tensor, fail, make_generator)
 from course_tests.implementation import StudentError
 
 ASSIGNMENT = "01_setup"
@@ -24,17 +24,6 @@ def spread_logits(rows: int, vocab: int, seed: int) -> torch.Tensor:
     on every device."""
     g = make_generator(seed)
     return torch.stack([torch.randperm(vocab, generator=g).float() * 0.25 - vocab / 8 for _ in range(rows)])
-
-
-def expect_raises(impl, type_name: str, adapter: str, *args, what: str, why: str, **kwargs) -> None:
-    try:
-        impl.call(adapter, *args, **kwargs)
-    except StudentError as err:
-        if err.absent:
-            raise
-        expect(err.type_name == type_name, f"{what} raised {err.type_name}; it should raise {type_name} ({why})")
-        return
-    fail(f"{what} returned normally; it should raise {type_name} ({why})")
 
 
 # --- count_parameters ---------------------------------------------------------------------------------------
