@@ -103,6 +103,12 @@ def tolerance(dtype: torch.dtype, device: str) -> tuple[float, float]:
     return TOLERANCES[(dtype, torch.device(device).type)]
 
 
+def probe_loss(t: torch.Tensor) -> torch.Tensor:
+    """A scalar for gradient checks that weighs every entry differently (a plain sum would hide swapped entries).
+    Adapters backpropagate it through student code and checks through the reference: both must use this one."""
+    return (t.float() * torch.linspace(-1, 1, t.numel(), device=t.device).reshape(t.shape)).sum()
+
+
 def make_generator(seed: int) -> torch.Generator:
     """Inputs are always drawn on the CPU and then moved: CPU and CUDA random streams differ."""
     return torch.Generator().manual_seed(seed)

@@ -107,10 +107,10 @@ def prepare_tokenizer(cache_dir: Path = paths.TIKTOKEN_CACHE, plain_dir: Path = 
             )
     targets = [(name, cache_dir / cache_name) for name, cache_name in _tiktoken_cache_names().items()]
     targets += [(name, plain_dir / name) for name in TOKENIZER_FILES]
+    contents = {name: (source / name).read_bytes() for name in TOKENIZER_FILES}
     for name, target in targets:
-        data = (source / name).read_bytes()
-        if not target.exists() or target.read_bytes() != data:
-            _write_atomic(target, data)
+        if not target.exists() or target.read_bytes() != contents[name]:
+            _write_atomic(target, contents[name])
     return cache_dir
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from course_tests.framework import probe_loss
+
 
 def softmax(student, x: torch.Tensor, device: str, dim: int = -1) -> dict:
     inputs = x.to(device)
@@ -33,7 +35,7 @@ def scaled_dot_product_attention(student, q: torch.Tensor, k: torch.Tensor, v: t
     out = {"context": context.detach() if isinstance(context, torch.Tensor) else context,
            "weights": weights.detach() if isinstance(weights, torch.Tensor) else weights}
     if backward:
-        (context * torch.linspace(-1, 1, context.numel(), device=context.device).reshape(context.shape)).sum().backward()
+        probe_loss(context).backward()
         out["grads"] = [None if t.grad is None else t.grad.detach() for t in (q, k, v)]
     return out
 
@@ -63,7 +65,7 @@ def attention_module(student, name: str, args: tuple, kwargs: dict, x: torch.Ten
               "buffers": {n: b.detach().clone() for n, b in module.named_buffers()},
               "attributes": {a: getattr(module, a, None) for a in ("num_heads", "head_dim")}}
     if backward:
-        (out.float() * torch.linspace(-1, 1, out.numel(), device=out.device).reshape(out.shape)).sum().backward()
+        probe_loss(out).backward()
         result["grads"] = {n: None if p.grad is None else p.grad.detach().clone() for n, p in module.named_parameters()}
     return result
 

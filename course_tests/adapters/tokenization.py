@@ -29,6 +29,7 @@ import tiktoken
 import tiktoken.load
 import torch
 
+from course_tests.framework import probe_loss
 from trailblaze import paths
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -143,7 +144,7 @@ def load_gpt2_ranks(student, corrupt_merges: bool = False) -> dict:
         ranks = student.call("load_gpt2_ranks", vocab_bpe, encoder_json)
     if not isinstance(ranks, dict):
         raise TypeError(f"load_gpt2_ranks must return a dict, got {type(ranks).__name__}")
-    return {"ranks": {k: v for k, v in ranks.items()},
+    return {"ranks": dict(ranks),
             "key_types": sorted({type(k).__name__ for k in ranks}),
             "value_types": sorted({type(v).__name__ for v in ranks.values()})}
 
@@ -218,7 +219,7 @@ def gpt_embedding(student, sizes: tuple[int, int, int], token_ids: torch.Tensor,
     result = {"output": out.detach() if isinstance(out, torch.Tensor) else out,
               "tok_emb": module.tok_emb.weight.detach().clone(), "pos_emb": module.pos_emb.weight.detach().clone()}
     if backward:
-        (out * torch.arange(out.numel(), device=out.device).reshape(out.shape).sin()).sum().backward()
+        probe_loss(out).backward()
         result["grads"] = {name: None if p.grad is None else p.grad.detach().clone()
                            for name, p in (("tok_emb", module.tok_emb.weight), ("pos_emb", module.pos_emb.weight))}
     return result
