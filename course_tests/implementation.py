@@ -10,14 +10,18 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import itertools
 import signal
+import sys
 import threading
 import time
 import traceback
+import types
 from pathlib import Path
 
 from trailblaze import notebooks
 
+_LOADS = itertools.count()
 CELL_SECONDS = 60  # a provided or solution cell that runs longer than this when loaded is stopped
 
 
@@ -168,15 +172,20 @@ def load_notebook(path: Path, assignment: str) -> Implementation:
 
 def load_cells(nb, assignment: str, origin: str = "") -> InProcess:
     """`load_notebook` for a notebook already in memory (a mutant, say)."""
-    namespace: dict = {"__name__": f"submission_{assignment}"}
-    errors = []
-    for cell in notebooks.implementation_cells(nb):
-        try:
-            code = compile(cell.source, f"<cell {cell.label}>", "exec")
-            with time_limit(CELL_SECONDS), contextlib.redirect_stdout(io.StringIO()), \
-                    contextlib.redirect_stderr(io.StringIO()):
-                exec(code, namespace)
-        except (Exception, SystemExit) as exc:
-            err = as_student_error(exc)
-            errors.append(f"{cell.label} raised {err.type_name}: {err.message}")
+    module = types.ModuleType(f"submission_{assignment}_{next(_LOADS)}")
+    namespace, errors = module.__dict__, []
+    # While the cells run, the namespace is a registered module: @dataclass (and pickle) look classes up there.
+    sys.modules[module.__name__] = module
+    try:
+        for cell in notebooks.implementation_cells(nb):
+            try:
+                code = compile(cell.source, f"<cell {cell.label}>", "exec")
+                with time_limit(CELL_SECONDS), contextlib.redirect_stdout(io.StringIO()), \
+                        contextlib.redirect_stderr(io.StringIO()):
+                    exec(code, namespace)
+            except (Exception, SystemExit) as exc:
+                err = as_student_error(exc)
+                errors.append(f"{cell.label} raised {err.type_name}: {err.message}")
+    finally:
+        del sys.modules[module.__name__]
     return InProcess(assignment, namespace, errors, origin=origin)

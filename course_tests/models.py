@@ -1,6 +1,9 @@
 """Small models the checks build themselves: no hub, no download, the same weights on every machine."""
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import torch
 
 # Untied embeddings and a wide initialisation: with GPT-2's defaults a random tiny model only repeats its last
@@ -36,3 +39,21 @@ def meta_gpt2(**overrides):
 
     with torch.device("meta"):
         return GPT2LMHeadModel(gpt2_config(**{**GPT2_SMALL, **overrides}))
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """No progress bars, warnings or info lines from transformers (saving and loading checkpoints, generate)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()

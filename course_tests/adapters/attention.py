@@ -73,7 +73,11 @@ def attention_module(student, name: str, args: tuple, kwargs: dict, x: torch.Ten
 def attention_module_twice(student, name: str, args: tuple, kwargs: dict, x: torch.Tensor, device: str,
                            train: bool, seed: int = 0) -> list[torch.Tensor]:
     """Two forward passes of one module on the same input, with different global random states."""
-    module = _module(student, name, args, kwargs, seed, device)
+    return forward_twice(_module(student, name, args, kwargs, seed, device), x, device, train)
+
+
+def forward_twice(module, x: torch.Tensor, device: str, train: bool) -> list[torch.Tensor]:
+    """Two forward passes of `module` on x, each after seeding the global random state differently."""
     module.train(train)
     outs = []
     for dropout_seed in (1, 2):

@@ -53,10 +53,14 @@ def sample_next_token(student, logits: torch.Tensor, device: str, temperature: f
                         generator=generator)
 
 
-def generate(student, model_spec: dict, input_ids: torch.Tensor, device: str, max_new_tokens: int,
-             temperature: float = 0.0, top_k=None, seed: int | None = None, eos_token_id=None,
-             global_seed: int | None = None) -> dict:
-    model = models.tiny_gpt2(device=device, **model_spec)
+def generate(student, model_spec: dict, input_ids: torch.Tensor, device: str, max_new_tokens: int, **options) -> dict:
+    return run_generate(student, models.tiny_gpt2(device=device, **model_spec), input_ids, device, max_new_tokens,
+                        **options)
+
+
+def run_generate(student, model, input_ids: torch.Tensor, device: str, max_new_tokens: int, temperature: float = 0.0,
+                 top_k=None, seed: int | None = None, eos_token_id=None, global_seed: int | None = None) -> dict:
+    """The student's generate on `model`; 04_gpt runs the same checks with a model shaped like its GPTModel."""
     ids = input_ids.to(device)
     before = ids.clone()
     generator = None if seed is None else torch.Generator(device=device).manual_seed(seed)

@@ -5,7 +5,6 @@ References are independent of the course's solutions: `model.parameters()`, `tor
 """
 from __future__ import annotations
 
-import warnings
 
 import torch
 
@@ -265,12 +264,8 @@ def sample_uses_generator(impl, device):
 # --- generate -----------------------------------------------------------------------------------------------
 def hf_greedy(spec: dict, prompt: torch.Tensor, device: str, max_new_tokens: int, eos_token_id=None):
     """Hugging Face's own greedy generation, the independent reference."""
-    from transformers.utils import logging as hf_logging
-
     model = models.tiny_gpt2(device=device, **spec)
-    hf_logging.set_verbosity_error()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
+    with models.quiet_transformers(), torch.no_grad():
         return model.generate(prompt.to(device), attention_mask=torch.ones_like(prompt, device=device),
                               max_new_tokens=max_new_tokens, do_sample=False, use_cache=False,
                               eos_token_id=eos_token_id, pad_token_id=eos_token_id).cpu()
@@ -301,7 +296,7 @@ def generate_greedy_matches_transformers(impl, device):
 
 @check("generate_tests")
 def generate_crops_to_context(impl, device):
-    """generate keeps going past the model's context length by feeding only the last n_positions tokens"""
+    """generate keeps going past the model's context length by feeding only the last context-length tokens"""
     spec, ctx = dict(seed=61, n_positions=16), 16
     prompt = torch.randint(0, 101, (1, 10), generator=make_generator(61))
     try:
@@ -310,15 +305,15 @@ def generate_crops_to_context(impl, device):
         if err.type_name != "IndexError":
             raise
         fail("generate raised IndexError once the text grew past the model's context length (position embeddings "
-             "only go up to n_positions): feed the model only the last n_positions tokens")
+             "only go up to the context length): feed the model only the last context-length tokens")
     out = expect_generated(impl, res, prompt, 20, device, "generate past the context length")
     model = models.tiny_gpt2(device=device, **spec)
     with torch.no_grad():
         for t in range(10, 30):
             logits = model(out[:, max(0, t - ctx):t].to(device)).logits[0, -1]
             expect(int(logits.argmax()) == int(out[0, t]),
-                   "past the context length, generate must feed the model the last n_positions tokens "
-                   "(input_ids[:, -n_positions:]), not the first ones")
+                   "past the context length, generate must feed the model its last context-length tokens "
+                   "(input_ids[:, -context_length:]), not the first ones")
 
 
 @check("generate_tests")
@@ -365,3 +360,8 @@ def generate_sampling_reproducible(impl, device):
             expect(bool((top == a[:, t:t + 1]).any(-1).all()),
                    "generate sampled a token outside the top_k most likely ones: pass top_k on to "
                    "sample_next_token")
+
+
+# 04_gpt's students write generate again, for their own GPTModel: the same checks run there through its adapters.
+GENERATE_CHECKS = [generate_greedy_matches_transformers, generate_crops_to_context, generate_stops_at_eos,
+                   generate_sampling_reproducible]

@@ -141,3 +141,13 @@ def test_cell_time_limit_keeps_an_outer_timer_running():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
     assert 90 < left <= 100
+
+
+def test_cells_load_as_a_module_so_dataclasses_work_and_nothing_stays_registered():
+    nb = notebooks.nbformat.v4.new_notebook(cells=[notebooks.nbformat.v4.new_code_cell(
+        "from dataclasses import dataclass\n\n@dataclass\nclass Config:\n    width: int = 4\n\nconfig = Config()")])
+    before = set(sys.modules)
+    impl = implementation.load_cells(nb, SETUP)
+    assert not impl.load_errors
+    assert impl.student.namespace["config"].width == 4
+    assert set(sys.modules) == before, "the submission's module must not stay in sys.modules"
