@@ -5,7 +5,9 @@ A course notebook has five kinds of code cell:
 - test       nbgrader `grade: true` and not a solution: a graded cell whose hidden part calls course_tests;
 - visible    locked, ungraded cells tagged `visible-test`: the self-check a student sees after each exercise;
 - demo       tagged `demo`: demonstrations (downloads, plots, long runs); nothing later may depend on them;
-- provided   everything else: imports and helpers the exercises build on.
+- provided   everything else: imports and helpers the exercises build on. A provided cell tagged
+             `carried-forward` ships working code from an earlier assignment (its first line says which), so a
+             mistake there cannot follow a student into this one.
 The harness executes solution and provided cells only.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ import nbformat
 
 DEMO_TAG = "demo"
 VISIBLE_TEST_TAG = "visible-test"
+CARRIED_TAG = "carried-forward"
 
 
 class NotebookError(Exception):

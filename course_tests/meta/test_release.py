@@ -35,15 +35,48 @@ def secret_lines(nb) -> set[str]:
     return secret - public
 
 
+def lines(source: str) -> set[str]:
+    return {line.strip() for line in source.splitlines() if line.strip()}
+
+
+def carried_lines(assignment: str) -> set[str]:
+    """The code an assignment ships from earlier ones (cells tagged carried-forward): public in its release."""
+    nb = notebooks.read(paths.source_notebook(assignment))
+    return set().union(*(lines(c.source) for c in nb.cells if notebooks.CARRIED_TAG in notebooks.tags(c)))
+
+
 def test_no_solution_or_hidden_test_line_in_release():
-    secrets = set().union(*(secret_lines(notebooks.read(paths.source_notebook(a))) for a in paths.assignments()))
+    secret = {a: secret_lines(notebooks.read(paths.source_notebook(a))) for a in paths.assignments()}
+    secrets = set().union(*secret.values())
     assert secrets, "found no solution or hidden-test lines at all: the regex is broken"
     leaks = []
     for path in sorted(paths.RELEASE.rglob("*")):
         if path.is_file():
-            text = {line.strip() for line in path.read_text(errors="replace").splitlines()}
-            leaks += [f"{path.relative_to(paths.ROOT)}: {line}" for line in sorted(secrets & text)]
+            assignment = path.relative_to(paths.RELEASE).parts[0]
+            text = lines(path.read_text(errors="replace"))
+            leaks += [f"{path.relative_to(paths.ROOT)}: {line}"
+                      for line in sorted((secrets - carried_lines(assignment)) & text)]
     assert not leaks, "solution or hidden-test code in release/:\n" + "\n".join(leaks)
+
+
+@pytest.mark.parametrize("assignment", paths.assignments())
+def test_carried_code_comes_from_earlier_assignments_and_says_so(assignment):
+    """Carried-forward cells name their assignment and hold no solution line of this or a later assignment."""
+    earlier = paths.assignments()[:paths.assignments().index(assignment)]
+    not_yet_due = set().union(*(secret_lines(notebooks.read(paths.source_notebook(a)))
+                                for a in paths.assignments() if a not in earlier))
+    nb = notebooks.read(paths.source_notebook(assignment))
+    for cell in nb.cells:
+        if notebooks.CARRIED_TAG not in notebooks.tags(cell):
+            continue
+        first = cell.source.splitlines()[0]
+        named = [a for a in earlier if f"({a})" in first]
+        assert first.startswith("# From assignment") and named, \
+            f"{notebooks.grade_id(cell)}: the first line must say '# From assignment N (NN_name)': {first!r}"
+        assert notebooks.kind(cell) == "provided" and notebooks.nbgrader_meta(cell).get("locked"), \
+            f"{notebooks.grade_id(cell)}: carried code is a locked provided cell"
+        early = lines(cell.source) & not_yet_due
+        assert not early, f"{notebooks.grade_id(cell)} ships solution lines of this or a later assignment: {early}"
 
 
 def test_leak_check_would_catch_a_leak(tmp_path):
