@@ -1,0 +1,90 @@
+"""Adapters for 05_training. Student signatures (as the notebook states them):
+
+    batch_loss(model, tokens) -> 0-dim Tensor                    tokens: (batch, length + 1) token ids
+    evaluate(model, batches, max_batches=None) -> float
+    lr_at(step, max_lr, min_lr, warmup_steps, total_steps) -> float
+    param_groups(model, weight_decay) -> [{"params": [...], "weight_decay": wd}, {"params": [...], "weight_decay": 0}]
+    train_step(model, optimizer, tokens, max_grad_norm=1.0) -> (loss, grad_norm)
+
+The model is the checks' own tiny language model (TinyLM), so these checks never depend on the student's GPT.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from course_tests.framework import make_generator
+
+
+class TinyLM(nn.Module):
+    """ids (batch, seq) -> logits (batch, seq, vocab): an embedding, a LayerNorm, dropout, a linear head.
+    It records whether autograd was on during each forward pass."""
+
+    def __init__(self, vocab: int = 23, dim: int = 12, dropout: float = 0.0):
+        super().__init__()
+        self.emb, self.norm = nn.Embedding(vocab, dim), nn.LayerNorm(dim)
+        self.drop, self.head = nn.Dropout(dropout), nn.Linear(dim, vocab)
+        self.grad_enabled_seen, self.modes_seen = [], []
+
+    def forward(self, ids):
+        self.grad_enabled_seen.append(torch.is_grad_enabled())
+        self.modes_seen.append(self.training)
+        return self.head(self.drop(self.norm(self.emb(ids))))
+
+
+def tiny_lm(seed: int, device: str, dropout: float = 0.0) -> TinyLM:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return TinyLM(dropout=dropout).to(device)
+
+
+def tokens(seed: int, batch: int = 3, length: int = 7, vocab: int = 23) -> torch.Tensor:
+    return torch.randint(0, vocab, (batch, length + 1), generator=make_generator(seed))
+
+
+def batch_loss(student, seed: int, batch: torch.Tensor, device: str) -> dict:
+    model = tiny_lm(seed, device)
+    loss = student.call("batch_loss", model, batch.to(device))
+    result = {"loss": loss.detach() if isinstance(loss, torch.Tensor) else loss,
+              "requires_grad": isinstance(loss, torch.Tensor) and loss.requires_grad}
+    if result["requires_grad"] and loss.dim() == 0:
+        loss.backward()
+        result["grads"] = {n: None if p.grad is None else p.grad.detach().cpu() for n, p in model.named_parameters()}
+    return result
+
+
+def evaluate(student, seed: int, batches: list, device: str, max_batches=None, train: bool = True) -> dict:
+    model = tiny_lm(seed, device, dropout=0.5)
+    model.train(train)
+    value = student.call("evaluate", model, [b.to(device) for b in batches], max_batches=max_batches)
+    return {"value": value, "training_after": model.training, "grad_enabled_seen": model.grad_enabled_seen,
+            "modes_seen": model.modes_seen, "grads": [p.grad for p in model.parameters() if p.grad is not None]}
+
+
+def lr_at(student, *args) -> object:
+    return student.call("lr_at", *args)
+
+
+def param_groups(student, seed: int, weight_decay: float, freeze: tuple = ()) -> dict:
+    model = tiny_lm(seed, "cpu")
+    model.head.weight = model.emb.weight  # a tied parameter must be listed once
+    for name, p in model.named_parameters():
+        if name.startswith(freeze):
+            p.requires_grad_(False)
+    groups = student.call("param_groups", model, weight_decay)
+    names = {id(p): n for n, p in model.named_parameters()}
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise TypeError("param_groups must return a list of dicts")
+    return {"groups": [{"params": [names.get(id(p), "?") for p in g.get("params", [])],
+                        "weight_decay": g.get("weight_decay")} for g in groups],
+            "all": {n: p.dim() for n, p in model.named_parameters() if p.requires_grad}}
+
+
+def train_steps(student, seed: int, batches: list, device: str, max_grad_norm: float, lr: float = 0.1,
+                optimizer: str = "sgd") -> dict:
+    """Run train_step once per batch on a TinyLM; report its returns and the parameters after the last step."""
+    model = tiny_lm(seed, device)
+    opt = (torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd"
+           else torch.optim.AdamW(model.parameters(), lr=lr))
+    returned = [student.call("train_step", model, opt, b.to(device), max_grad_norm=max_grad_norm) for b in batches]
+    return {"returned": returned, "parameters": {n: p.detach().cpu().clone() for n, p in model.named_parameters()}}
