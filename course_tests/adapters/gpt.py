@@ -23,23 +23,13 @@ import torch
 from torch import nn
 
 from course_tests import models
-from course_tests.adapters.attention import forward_twice
+from course_tests.adapters.attention import _module, forward_twice
 from course_tests.adapters.setup import run_generate
 from course_tests.framework import make_generator, probe_loss
 
 
 def config(student, cfg: dict):
     return student.call("GPTConfig", **cfg)
-
-
-def _build(student, name: str, args: tuple, seed: int):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return student.call(name, *args)
-
-
-def _constructor_args(student, name: str, cfg: dict | None, args: tuple) -> tuple:
-    return (config(student, cfg),) if cfg is not None else args
 
 
 def randomize_(module: nn.Module, seed: int) -> None:
@@ -66,10 +56,9 @@ def run_module(student, name: str, x: torch.Tensor, device: str, cfg: dict | Non
                seed: int = 0, randomize: bool = True, train: bool = False, backward: bool = False,
                dtype=torch.float32, dropout_seed: int = 0) -> dict:
     """Build `name` (from a GPTConfig made of `cfg`, or from `args`), run it once on x, report everything."""
-    module = _build(student, name, _constructor_args(student, name, cfg, args), seed)
+    module = _module(student, name, (config(student, cfg),) if cfg is not None else args, {}, seed, device, dtype)
     if randomize:
         randomize_(module, seed + 1)
-    module = module.to(device=device, dtype=dtype)
     module.train(train)
     inputs = (x.to(device=device, dtype=dtype) if x.is_floating_point() else x.to(device)).detach().clone()
     if backward and inputs.is_floating_point():
@@ -87,7 +76,7 @@ def run_module(student, name: str, x: torch.Tensor, device: str, cfg: dict | Non
 def run_module_twice(student, name: str, x: torch.Tensor, device: str, cfg: dict, train: bool,
                      seed: int = 0) -> list[torch.Tensor]:
     """Two forward passes of one module on the same input, with different global random states."""
-    return forward_twice(_build(student, name, (config(student, cfg),), seed).to(device), x, device, train)
+    return forward_twice(_module(student, name, (config(student, cfg),), {}, seed, device), x, device, train)
 
 
 def build_module(student, name: str, cfg: dict, meta: bool = False) -> dict:

@@ -38,6 +38,11 @@ def tiny_lm(seed: int, device: str, dropout: float = 0.0) -> TinyLM:
         return TinyLM(dropout=dropout).to(device)
 
 
+def make_optimizer(model: nn.Module, name: str, lr: float) -> torch.optim.Optimizer:
+    """"sgd" or "adamw" over all of the model's parameters: the student's run and the reference use the same."""
+    return (torch.optim.SGD if name == "sgd" else torch.optim.AdamW)(model.parameters(), lr=lr)
+
+
 def tokens(seed: int, batch: int = 3, length: int = 7, vocab: int = 23) -> torch.Tensor:
     return torch.randint(0, vocab, (batch, length + 1), generator=make_generator(seed))
 
@@ -84,7 +89,6 @@ def train_steps(student, seed: int, batches: list, device: str, max_grad_norm: f
                 optimizer: str = "sgd") -> dict:
     """Run train_step once per batch on a TinyLM; report its returns and the parameters after the last step."""
     model = tiny_lm(seed, device)
-    opt = (torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd"
-           else torch.optim.AdamW(model.parameters(), lr=lr))
+    opt = make_optimizer(model, optimizer, lr)
     returned = [student.call("train_step", model, opt, b.to(device), max_grad_norm=max_grad_norm) for b in batches]
     return {"returned": returned, "parameters": {n: p.detach().cpu().clone() for n, p in model.named_parameters()}}

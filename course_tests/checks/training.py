@@ -9,7 +9,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from course_tests.adapters.training import tiny_lm, tokens
+from course_tests.adapters.training import make_optimizer, tiny_lm, tokens
 from course_tests.framework import builds_on, check, expect, expect_close, expect_tensor, fail
 
 ASSIGNMENT = "05_training"
@@ -158,8 +158,7 @@ def groups_decay_matrices_and_spare_the_rest(impl, device):
 # --- train_step ---------------------------------------------------------------------------------------------------
 def reference_steps(seed: int, batches: list, max_grad_norm: float, lr: float, optimizer: str):
     model = tiny_lm(seed, "cpu")
-    opt = (torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd"
-           else torch.optim.AdamW(model.parameters(), lr=lr))
+    opt = make_optimizer(model, optimizer, lr)
     returned = []
     for b in batches:
         opt.zero_grad()
