@@ -30,10 +30,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from course_tests import models  # noqa: E402
 from course_tests.implementation import load_notebook  # noqa: E402
+from flops import peak_flops, training_flops_per_token  # noqa: E402
 
-# Dense peak FLOP/s of the GPUs these benchmarks meet, by dtype (vendor datasheets, SXM parts, no sparsity).
-PEAK_FLOPS = {"H100": {torch.bfloat16: 989e12, torch.float32: 67e12},
-              "H200": {torch.bfloat16: 989e12, torch.float32: 67e12}}
 
 
 def sync(device: str) -> None:
@@ -107,8 +105,8 @@ def main() -> None:
             times[label].append(time.perf_counter() - start)
 
     tokens = batch * seq
-    flops_per_token = 6 * n_params + 12 * args.layers * seq * args.emb
-    peak = next((p.get(dtype) for key, p in PEAK_FLOPS.items() if cuda and key in name), None)
+    flops_per_token = training_flops_per_token(n_params, args.layers, seq, args.emb)
+    peak = peak_flops(args.device, dtype)
     print(f"\nforward + backward, median of {steps} rounds:")
     medians = {}
     for label, ts in times.items():

@@ -96,6 +96,21 @@ class Nbgrader:
 
 
 STUDENT_FAILURE = re.compile(r"There was an error processing assignment '[^']+' for student '([^']+)'")
+CELLS_LOCKED_BY_SUBMISSIONS = re.compile(r"Cannot add or remove cells for notebook '([^']+)' because there are "
+                                         r"submissions associated with it")
+
+
+def release(nbgrader: Nbgrader, assignment: str) -> None:
+    """generate_assignment; its failures are never a student's, so every one stops the job."""
+    if nbgrader("generate_assignment", assignment, "--force"):
+        log = nbgrader.log.read_text()
+        if CELLS_LOCKED_BY_SUBMISSIONS.search(log):
+            raise PipelineError(
+                f"nbgrader will not add or remove cells of {assignment}'s notebook while its gradebook "
+                f"({nbgrader.root / 'gradebook.db'}) holds submissions for it. Before students have submitted, "
+                f"remove them: `.venv/bin/python -m nbgrader db assignment remove {assignment} --force` (or delete "
+                "gradebook.db if it only holds the sample class); after that, change no cell structure, only code.")
+        raise PipelineError(f"nbgrader generate_assignment {assignment} failed; see {nbgrader.log}")
 
 
 def why_not_graded(root: Path, student: str, assignment: str) -> str:
@@ -146,7 +161,7 @@ def run(root: Path = paths.ROOT, say=print) -> dict:
             not_graded[(student, assignment)] = why_not_graded(root, student, assignment)
 
     steps = [
-        ("release", lambda a: nbgrader("generate_assignment", a, "--force")),
+        ("release", lambda a: release(nbgrader, a)),
         ("sample submissions", lambda a: write_submissions(a, root)),
         ("autograde", autograde),
         ("feedback", lambda a: nbgrader("generate_feedback", a, "--force")),

@@ -5,12 +5,18 @@
     lr_at(step, max_lr, min_lr, warmup_steps, total_steps) -> float
     param_groups(model, weight_decay) -> [{"params": [...], "weight_decay": wd}, {"params": [...], "weight_decay": 0}]
     train_step(model, optimizer, tokens, max_grad_norm=1.0) -> (loss, grad_norm)
+    save_checkpoint(path, model, optimizer, step, generator) -> None
+    load_checkpoint(path, model, optimizer, generator) -> step
 
 The model is the checks' own tiny language model (TinyLM), so these checks never depend on the student's GPT.
 """
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from course_tests.framework import make_generator
@@ -92,3 +98,76 @@ def train_steps(student, seed: int, batches: list, device: str, max_grad_norm: f
     opt = make_optimizer(model, optimizer, lr)
     returned = [student.call("train_step", model, opt, b.to(device), max_grad_norm=max_grad_norm) for b in batches]
     return {"returned": returned, "parameters": {n: p.detach().cpu().clone() for n, p in model.named_parameters()}}
+
+
+# --- checkpoints ----------------------------------------------------------------------------------------------------
+def next_token_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """The reference loss (the checks' and this module's own loops use it, never the student's batch_loss)."""
+    logits = model(batch[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+
+
+def scheduled_steps(model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, start: int,
+                    stop: int, total: int, device: str) -> None:
+    """The checks' own training loop: a warmup-then-linear learning rate, batches drawn from `generator` (on the
+    CPU), dropout drawing from the global generator, then zero_grad / backward / clip / step."""
+    for step in range(start, stop):
+        for group in optimizer.param_groups:
+            group["lr"] = 0.05 * min(step + 1, 3) / 3 * (1 - step / (2 * total))
+        batch = torch.randint(0, 23, (3, 8), generator=generator).to(device)
+        optimizer.zero_grad()
+        next_token_loss(model, batch).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+
+def rng_devices(device: str) -> list[int]:
+    return [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+
+
+def training_state(model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+                   device: str) -> dict:
+    """Everything that decides how training continues, as plain tensors."""
+    state = {f"model.{n}": p.detach().cpu().clone() for n, p in model.named_parameters()}
+    for index, moments in optimizer.state_dict()["state"].items():
+        state |= {f"optimizer.{index}.{k}": torch.as_tensor(v).detach().cpu().clone() for k, v in moments.items()}
+    state["rng.torch"] = torch.get_rng_state()
+    if rng_devices(device):
+        state["rng.cuda"] = torch.cuda.get_rng_state(rng_devices(device)[0])
+    state["rng.data"] = generator.get_state()
+    return state
+
+
+def new_run(seed: int, device: str):
+    """A tiny model with dropout, AdamW and a data generator, all from `seed` (the global RNG included)."""
+    torch.manual_seed(seed)
+    model = tiny_lm(seed, device, dropout=0.3)
+    return model, make_optimizer(model, "adamw", 0.05), make_generator(seed)
+
+
+def uninterrupted(seed: int, device: str, total: int) -> dict:
+    """The reference: a run that never stops (no student code)."""
+    with torch.random.fork_rng(devices=rng_devices(device)):
+        model, opt, gen = new_run(seed, device)
+        scheduled_steps(model, opt, gen, 0, total, total, device)
+        return {n: p.detach().cpu().clone() for n, p in model.named_parameters()}
+
+
+def checkpoint_resume(student, seed: int, device: str, stop_at: int, total: int) -> dict:
+    """Train to stop_at, save with the student's save_checkpoint; then, as a new process would, build a model,
+    optimizer and generator from other seeds, load with the student's load_checkpoint and train on to total."""
+    with torch.random.fork_rng(devices=rng_devices(device)), tempfile.TemporaryDirectory() as scratch:
+        path = str(Path(scratch) / "checkpoint.pt")
+        model, opt, gen = new_run(seed, device)
+        scheduled_steps(model, opt, gen, 0, stop_at, total, device)
+        student.call("save_checkpoint", path, model, opt, stop_at, gen)
+        saved = training_state(model, opt, gen, device)
+        del model, opt, gen
+        model, opt, gen = new_run(seed + 1000, device)
+        step = student.call("load_checkpoint", path, model, opt, gen)
+        restored = training_state(model, opt, gen, device)
+        resumed = None
+        if type(step) is int and 0 <= step <= total:
+            scheduled_steps(model, opt, gen, step, total, total, device)
+            resumed = {n: p.detach().cpu().clone() for n, p in model.named_parameters()}
+    return {"step": step, "saved": saved, "restored": restored, "final": resumed}

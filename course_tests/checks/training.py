@@ -1,6 +1,7 @@
-"""Checks for 05_training: the next-token loss, evaluation, the learning-rate schedule, weight-decay groups and the
-training step. References: F.cross_entropy, the schedule's formula, and PyTorch's own zero_grad / backward /
-clip_grad_norm_ / step sequence on an identical copy of the checks' tiny model. No long training ever runs here.
+"""Checks for 05_training: the next-token loss, evaluation, the learning-rate schedule, weight-decay groups, the
+training step and checkpoints. References: F.cross_entropy, the schedule's formula, PyTorch's own zero_grad /
+backward / clip_grad_norm_ / step sequence on an identical copy of the checks' tiny model, and a run that never
+stops. No long training ever runs here.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from course_tests.adapters.training import make_optimizer, tiny_lm, tokens
+from course_tests.adapters.training import make_optimizer, next_token_loss, tiny_lm, tokens, uninterrupted
 from course_tests.framework import builds_on, check, expect, expect_close, expect_tensor, fail
 
 ASSIGNMENT = "05_training"
@@ -17,9 +18,7 @@ builds_on(ASSIGNMENT, "evaluate_tests", ["batch_loss"])
 builds_on(ASSIGNMENT, "train_step_tests", ["batch_loss"])
 
 
-def reference_loss(model, batch: torch.Tensor) -> torch.Tensor:
-    logits = model(batch[:, :-1])
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+reference_loss = next_token_loss
 
 
 # --- batch_loss -------------------------------------------------------------------------------------------------
@@ -209,3 +208,51 @@ def step_overfits_one_batch(impl, device):
     first, last = got["returned"][0][0], got["returned"][-1][0]
     expect(last < 0.5 * first, f"the loss went from {first:.3f} to {last:.3f} in 40 steps on one batch: the "
                                "model is not learning (are the gradients zeroed and the optimizer stepped?)")
+
+
+# --- checkpoints --------------------------------------------------------------------------------------------------
+STATE_HINTS = {
+    "model": "the model's parameters were not restored: save model.state_dict() and load it with "
+             "model.load_state_dict",
+    "optimizer": "the optimizer's state (AdamW's moments and step counts) was not restored: save "
+                 "optimizer.state_dict() and load it with optimizer.load_state_dict",
+    "rng.torch": "PyTorch's random state was not restored, so dropout masks differ after resuming: save "
+                 "torch.get_rng_state() and restore it with torch.set_rng_state",
+    "rng.cuda": "the CUDA random state was not restored, so dropout masks on the GPU differ after resuming: save "
+                "torch.cuda.get_rng_state_all() and restore it with torch.cuda.set_rng_state_all",
+    "rng.data": "the data generator's state was not restored, so the batches differ after resuming: save "
+                "generator.get_state() and restore it with generator.set_state",
+}
+
+
+@check("checkpoint_tests", points=2)
+def checkpoint_restores_the_whole_state(impl, device):
+    """loading into a fresh model, optimizer and generator restores parameters, optimizer moments, the step, and
+    both random states exactly"""
+    got = impl.call("checkpoint_resume", 60, device, stop_at=3, total=7)
+    expect(type(got["step"]) is int, f"load_checkpoint must return the saved step as a Python int, got "
+                                     f"{type(got['step']).__name__}")
+    expect(got["step"] == 3, f"after saving at step 3, load_checkpoint returned {got['step']}")
+    saved, restored = got["saved"], got["restored"]
+    for prefix, hint in STATE_HINTS.items():
+        keys = [k for k in saved if k == prefix or k.startswith(prefix + ".")]
+        for key in keys:
+            expect(key in restored and restored[key].shape == saved[key].shape
+                   and torch.equal(restored[key], saved[key]), hint)
+
+
+@check("checkpoint_tests", points=2)
+def resume_continues_bit_identically(impl, device):
+    """a run stopped and resumed from its checkpoint ends with the same parameters as one never stopped, bit for
+    bit on the CPU"""
+    for stop_at, total in [(2, 6), (5, 6)]:
+        got = impl.call("checkpoint_resume", 61, device, stop_at=stop_at, total=total)
+        expect(got["final"] is not None, f"load_checkpoint returned {got['step']!r} instead of the saved step")
+        want = uninterrupted(61, device, total)
+        for name, p in want.items():
+            what = f"{name} after stopping at step {stop_at} of {total} and resuming"
+            if torch.device(device).type == "cpu":
+                expect(torch.equal(got["final"][name], p), f"{what}: it differs from the run that never stopped "
+                                                           "(save and restore every part of the state)")
+            else:
+                expect_close(got["final"][name], p, what, device, hint="save and restore every part of the state")

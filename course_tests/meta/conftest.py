@@ -14,7 +14,7 @@ from trailblaze.nbgrader_ext import kernel_environment
 @pytest.fixture(scope="session")
 def execute_notebook():
     """Run a notebook top to bottom in a real kernel (errors recorded, not raised); cached per path."""
-    os.environ.update(kernel_environment())
+    os.environ.update(kernel_environment(), TRAILBLAZE_QUICK="1")  # demos that train run for seconds
     cache = {}
 
     def run(path):
