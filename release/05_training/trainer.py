@@ -154,7 +154,9 @@ def train(model: nn.Module, train_ids: torch.Tensor, val_ids: torch.Tensor, cfg:
             if progress and rank == 0 and hasattr(steps, "set_postfix"):
                 steps.set_postfix(loss=f"{loss:.3f}", val=f"{row['val_loss']:.3f}")
         if rank == 0 and cfg.sample_every and course.generate and decode and (step + 1) % cfg.sample_every == 0:
+            model.eval()
             log(f"--- step {step + 1}: {sample(model, course, decode, device)!r}")
+            model.train()
         if cfg.checkpoint and (last or (cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0)):
             course.save_checkpoint(checkpoint_path(cfg.checkpoint), model, optimizer, step + 1, data)
         rows.append(row)
@@ -163,13 +165,11 @@ def train(model: nn.Module, train_ids: torch.Tensor, val_ids: torch.Tensor, cfg:
 
 def sample(model: nn.Module, course: Course, decode, device, prompt_ids=(198,), tokens: int = 40,
            seed: int = 0) -> str:
-    """A short text from the model (it starts after a newline by default), leaving the training RNG untouched."""
-    was_training = model.training
-    model.eval()
+    """A short text from the model (it starts after a newline by default), leaving the training RNG untouched.
+    Put the model in eval() mode first (no dropout)."""
     ids = torch.tensor([list(prompt_ids)], device=device)
     out = course.generate(model, ids, tokens, temperature=0.8, top_k=50,
                           generator=torch.Generator(device=device).manual_seed(seed))
-    model.train(was_training)
     return decode(out[0, len(prompt_ids):].tolist())
 
 
