@@ -172,20 +172,25 @@ def load_notebook(path: Path, assignment: str) -> Implementation:
 
 def load_cells(nb, assignment: str, origin: str = "") -> InProcess:
     """`load_notebook` for a notebook already in memory (a mutant, say)."""
+    return load_sources([(c.label, c.source) for c in notebooks.implementation_cells(nb)], assignment, origin)
+
+
+def load_sources(cells: list[tuple[str, str]], assignment: str, origin: str = "") -> InProcess:
+    """Run (label, source) cells in order into a fresh namespace, recording the errors of failing cells."""
     module = types.ModuleType(f"submission_{assignment}_{next(_LOADS)}")
     namespace, errors = module.__dict__, []
     # While the cells run, the namespace is a registered module: @dataclass (and pickle) look classes up there.
     sys.modules[module.__name__] = module
     try:
-        for cell in notebooks.implementation_cells(nb):
+        for label, source in cells:
             try:
-                code = compile(cell.source, f"<cell {cell.label}>", "exec")
+                code = compile(source, f"<cell {label}>", "exec")
                 with time_limit(CELL_SECONDS), contextlib.redirect_stdout(io.StringIO()), \
                         contextlib.redirect_stderr(io.StringIO()):
                     exec(code, namespace)
             except (Exception, SystemExit) as exc:
                 err = as_student_error(exc)
-                errors.append(f"{cell.label} raised {err.type_name}: {err.message}")
+                errors.append(f"{label} raised {err.type_name}: {err.message}")
     finally:
         del sys.modules[module.__name__]
     return InProcess(assignment, namespace, errors, origin=origin)

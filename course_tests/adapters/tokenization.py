@@ -124,13 +124,16 @@ def bpe_decode(student, ids: list[list[int]], special_tokens: dict[str, int] | N
     return [tok.decode(list(i)) for i in ids]
 
 
-def bpe_tokenizer(student, special_tokens: dict[str, int] | None = None):
-    """The student's tokenizer over GPT-2's ranks, for checks that call it many times (property-based tests).
-
-    Only encode/decode of plain data are used on it; an isolated grader would serve them as two calls."""
-    tok = _bpe_tokenizer(student, special_tokens)
-    return (lambda text: _plain_ids(tok.encode(text), "BPETokenizer.encode(text)"),
-            lambda ids: tok.decode(list(ids)))
+def bpe_round_trip(student, special_tokens: dict[str, int] | None, text: str) -> tuple[list[int], str]:
+    """(encode(text), decode(encode(text))) with one tokenizer kept for the checks that call this many times
+    (property-based tests): each call is plain data in, plain data out."""
+    key = repr(sorted((special_tokens or {}).items()))
+    cache = student.__dict__.setdefault("_bpe_round_trip_tokenizers", {})
+    if key not in cache:
+        cache[key] = _bpe_tokenizer(student, special_tokens)
+    tok = cache[key]
+    ids = _plain_ids(tok.encode(text), "BPETokenizer.encode(text)")
+    return ids, tok.decode(list(ids))
 
 
 def load_gpt2_ranks(student, corrupt_merges: bool = False) -> dict:

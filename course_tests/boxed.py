@@ -1,0 +1,200 @@
+"""The trusted side of isolated grading: student code runs in a boxed child process, checks run here.
+
+`Boxed` is an `Implementation` like `InProcess`, so every check runs unchanged: `impl.call(adapter, ...)` sends
+the adapter's name and plain inputs to the child (course_tests.child) and gets plain data back (course_tests.wire).
+The checks, their references, hidden inputs and the gradebook never enter the child.
+
+The box (`bwrap`, Debian package `bubblewrap`): every namespace unshared (no network, its own PIDs), uid 65534
+when the grader runs as root, a read-only view of the system, the Python environment, the harness's adapters and
+the course data, and nothing else of the course (no `source/`, no checks, no planted bugs, no gradebook, no other
+submissions); a private scratch directory; resource limits (`Limits`); the whole tree killed at each deadline.
+Where `bwrap` cannot run, `box_problem()` says why and `Boxed(..., unboxed=True)` is the explicit opt-out: the
+child is still a separate process with the same limits and data-only boundary, but it sees the whole disk.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from course_tests import wire
+from course_tests.implementation import Implementation, StudentError
+from trailblaze import notebooks, paths
+
+HIDDEN_FROM_CHILD = ("course_tests/checks", "course_tests/meta", "course_tests/mutants")
+
+
+@dataclass(frozen=True)
+class Limits:
+    load_seconds: float = 120.0      # wall time to run the notebook's cells
+    call_seconds: float = 60.0       # wall time per adapter call
+    cpu_seconds: int = 600           # CPU time of the child over its life
+    memory_bytes: int = 8 << 30      # address space (torch alone maps ~2 GiB)
+    processes: int = 256             # RLIMIT_NPROC of the box's own uid
+    open_files: int = 256
+    file_bytes: int = 64 << 20       # the largest file it may write (its output log included)
+
+
+@lru_cache(maxsize=1)
+def box_problem() -> str | None:
+    """None when bwrap can build the box here; otherwise why not, in words an instructor can act on."""
+    if not shutil.which("bwrap"):
+        return "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "--", "true"],
+                           capture_output=True, text=True)
+    if probe.returncode:
+        return f"bwrap cannot create namespaces here: {probe.stderr.strip()[:300]}"
+    return None
+
+
+def box_arguments(scratch: Path) -> list[str]:
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
+            "--tmpfs", "/tmp"]
+    system = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", sys.base_prefix, sys.prefix]
+    for path in dict.fromkeys(p for p in system if os.path.exists(p)):
+        args += ["--ro-bind", path, path]
+    for part in ("course_tests", "trailblaze"):
+        args += ["--ro-bind", str(paths.ROOT / part), str(paths.ROOT / part)]
+    for hidden in HIDDEN_FROM_CHILD:
+        args += ["--tmpfs", str(paths.ROOT / hidden)]
+    if paths.DATA.exists():
+        args += ["--ro-bind", str(paths.DATA), str(paths.DATA)]
+    for node in sorted(Path("/dev").glob("nvidia*")):  # the GPU, where there is one
+        args += ["--dev-bind", str(node), str(node)]
+    args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
+    if os.geteuid() == 0:
+        args += ["--uid", "65534", "--gid", "65534"]
+    return args + ["--"]
+
+
+def child_environment(scratch: Path) -> dict[str, str]:
+    keep = {k: os.environ[k] for k in ("TIKTOKEN_CACHE_DIR", paths.DATA_VARIABLE, "OMP_NUM_THREADS",
+                                       "CUDA_VISIBLE_DEVICES") if k in os.environ}
+    return {**keep, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(paths.ROOT),
+            "HOME": str(scratch), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg",
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "TMPDIR": "/tmp"}
+
+
+def apply_limits(limits: Limits):
+    def preexec() -> None:
+        for name, value in [(resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_AS, limits.memory_bytes),
+                            (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_NOFILE, limits.open_files),
+                            (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0)]:
+            resource.setrlimit(name, (value, value))
+    return preexec
+
+
+class Boxed(Implementation):
+    """One student's notebook for one assignment, served from a boxed child process (restarted after a crash or a
+    timeout, so one bad function costs only its own checks)."""
+
+    def __init__(self, assignment: str, nb, origin: str = "", limits: Limits = Limits(), unboxed: bool = False,
+                 device: str | None = None):
+        super().__init__(assignment, origin)
+        if not unboxed and box_problem():
+            raise RuntimeError(f"cannot build the grading box: {box_problem()}. Grading untrusted code without it "
+                               "needs an explicit opt-out (unboxed).")
+        self.cells = [[c.label, c.source] for c in notebooks.implementation_cells(nb)]
+        self.limits, self.unboxed, self.device = limits, unboxed, device
+        self.process = None
+        self.load_errors: list[str] = []
+        self.scratch = Path(tempfile.mkdtemp(prefix="trailblaze-box-"))
+        os.chmod(self.scratch, 0o777)
+
+    # --- the child's life ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        command = [sys.executable, "-m", "course_tests.child", str(to_child_r), str(from_child_w)]
+        if not self.unboxed:
+            command = box_arguments(self.scratch) + command
+        log = open(self.scratch / "output.log", "ab")
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                        pass_fds=(to_child_r, from_child_w), cwd=self.scratch,
+                                        env=child_environment(self.scratch), preexec_fn=apply_limits(self.limits),
+                                        start_new_session=True)
+        log.close()
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.writer, self.reader_fd = os.fdopen(to_child_w, "wb"), from_child_r
+        self.reader = os.fdopen(from_child_r, "rb", buffering=0)
+        self.load_errors = self.exchange({"op": "load", "assignment": self.assignment, "cells": self.cells},
+                                         None, self.limits.load_seconds, "loading the notebook") or []
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # the whole tree: the box's session
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        for stream in (self.writer, self.reader):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # --- one exchange -------------------------------------------------------------------------------------------
+    def exchange(self, message: dict, value, seconds: float, doing: str):
+        try:
+            wire.write_frame(self.writer, message, value)
+            ready, _, _ = select.select([self.reader_fd], [], [], seconds)
+            if not ready:
+                self.stop()
+                raise StudentError("Timeout", f"stopped after {seconds:g} s while {doing}: an endless loop, or "
+                                              "far too much work for a small input?")
+            answer, result = wire.read_frame(self.reader, self.device)
+        except (EOFError, BrokenPipeError, wire.WireError) as err:
+            code = None
+            if self.process and not isinstance(err, wire.WireError):
+                try:
+                    code = self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+            self.stop()
+            raise StudentError("Crashed", self.crash_message(code, doing, err)) from None
+        if answer.get("ok") is True:
+            return result
+        error = answer.get("error")
+        if not (type(error) is list and len(error) == 3 and all(type(e) is str for e in error)):
+            self.stop()
+            raise StudentError("Crashed", f"the notebook's process sent a malformed answer while {doing}")
+        raise StudentError(error[0][:100], error[1][:500], error[2][:200])
+
+    def crash_message(self, code, doing: str, err: Exception) -> str:
+        if code is not None and code > 128 and not self.unboxed:  # bwrap reports a signal as 128 + its number
+            code = 128 - code
+        if code is not None and code < 0:
+            why = {signal.SIGKILL: "killed (memory limit or CPU time limit?)", signal.SIGXCPU: "out of CPU time",
+                   signal.SIGXFSZ: "it wrote a file over the size limit", signal.SIGSEGV: "a segmentation fault"}
+            return f"the notebook's process died while {doing}: {why.get(-code, f'signal {-code}')}"
+        if code is not None:
+            return f"the notebook's process exited (exit code {code}) while {doing}: does your code call " \
+                   "sys.exit, os._exit or quit()?"
+        return f"the notebook's process stopped answering while {doing} ({type(err).__name__})"
+
+    def call(self, adapter: str, *args, **kwargs):
+        if self.process is None:
+            self.start()
+        return self.exchange({"op": "call", "adapter": adapter}, [list(args), kwargs], self.limits.call_seconds,
+                             f"running {adapter}")

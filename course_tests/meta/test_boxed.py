@@ -1,0 +1,173 @@
+"""Isolated grading (course_tests.boxed): every check runs unchanged against a boxed child, and what a student's
+code does in the box (lie, crash, loop, snoop, hoard memory) costs only the checks it touches.
+
+Where bwrap cannot build the box, these tests run the child unboxed (the explicit opt-out: still a separate
+process with limits and a data-only boundary) and the tests that need the box itself are skipped, saying why."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from course_tests.boxed import Boxed, Limits, box_problem
+from course_tests.grading import checks_for, run_check
+from trailblaze import notebooks, paths
+
+UNBOXED = box_problem() is not None
+needs_box = pytest.mark.skipif(UNBOXED, reason=f"no grading box here: {box_problem()}")
+
+
+def boxed(assignment: str, nb=None, **limits) -> Boxed:
+    nb = nb or notebooks.read(paths.source_notebook(assignment))
+    return Boxed(assignment, nb, limits=Limits(**limits), unboxed=UNBOXED)
+
+
+def outcomes(impl, assignment: str, grade_ids=None) -> dict[str, object]:
+    return {c.name: run_check(c, impl, "cpu") for c in checks_for(assignment)
+            if grade_ids is None or c.grade_id in grade_ids}
+
+
+def with_cell(assignment: str, grade_id: str, source: str):
+    nb = copy.deepcopy(notebooks.read(paths.source_notebook(assignment)))
+    notebooks.find_cell(nb, grade_id).source = source
+    return nb
+
+
+@pytest.mark.parametrize("assignment", paths.assignments())
+def test_the_solution_passes_every_check_through_the_box(assignment):
+    impl = boxed(assignment)
+    try:
+        failed = {name: o.message for name, o in outcomes(impl, assignment).items() if not o.passed}
+    finally:
+        impl.close()
+    assert not failed, failed
+
+
+LIAR = '''
+import torch
+torch.allclose = lambda *args, **kwargs: True  # lies to any check that runs in this process
+torch.equal = lambda *args, **kwargs: True
+import math
+math.isclose = lambda *args, **kwargs: True
+
+def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
+    return 0.5
+'''
+
+EXITS = '''
+def batch_loss(model, tokens):
+    import os
+    os._exit(0)
+'''
+
+LOOPS = '''
+def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            pass
+        except BaseException:
+            pass
+'''
+
+SUBCLASS = '''
+class Agreeable(torch.Tensor):
+    def __eq__(self, other):
+        return True
+
+def batch_loss(model, tokens):
+    logits = model(tokens[:, :-1])
+    loss = F.cross_entropy(logits.flatten(0, 1), tokens[:, :-1].flatten())
+    return loss.as_subclass(Agreeable)
+'''
+
+HOARDER = '''
+def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
+    hoard = []
+    while True:
+        hoard.append(bytearray(1 << 26))
+'''
+
+
+def test_lies_told_in_the_child_do_not_reach_the_checks():
+    impl = boxed("05_training", with_cell("05_training", "lr_at", LIAR))
+    try:
+        got = outcomes(impl, "05_training", {"lr_at_tests", "train_step_tests"})
+    finally:
+        impl.close()
+    assert not any(o.passed for n, o in got.items() if n.startswith("lr_")), "a wrong lr_at passed"
+    assert got["step_equals_zero_grad_backward_clip_step"].passed, "the other checks must still pass"
+
+
+def test_an_exit_costs_only_the_checks_that_call_it():
+    impl = boxed("05_training", with_cell("05_training", "batch_loss", EXITS))
+    try:
+        got = outcomes(impl, "05_training", {"batch_loss_tests", "lr_at_tests"})
+    finally:
+        impl.close()
+    assert not got["loss_equals_cross_entropy_of_the_next_token"].passed
+    assert "exit code 0" in got["loss_equals_cross_entropy_of_the_next_token"].message
+    assert all(got[n].passed for n in got if n.startswith("lr_")), "the process is restarted for later checks"
+
+
+def test_an_endless_loop_is_stopped_at_the_deadline():
+    impl = boxed("05_training", with_cell("05_training", "lr_at", LOOPS), call_seconds=3)
+    try:
+        got = outcomes(impl, "05_training", {"lr_at_tests", "param_groups_tests"})
+    finally:
+        impl.close()
+    assert not got["lr_without_warmup"].passed and "stopped after 3 s" in got["lr_without_warmup"].message
+    assert got["groups_decay_matrices_and_spare_the_rest"].passed
+
+
+def test_a_tensor_subclass_is_not_an_answer():
+    impl = boxed("05_training", with_cell("05_training", "batch_loss", SUBCLASS))
+    try:
+        got = outcomes(impl, "05_training", {"batch_loss_tests"})
+    finally:
+        impl.close()
+    message = got["loss_equals_cross_entropy_of_the_next_token"].message
+    assert not got["loss_equals_cross_entropy_of_the_next_token"].passed and "torch.Tensor" in message, message
+
+
+def test_a_memory_bomb_hits_the_limit():
+    impl = boxed("05_training", with_cell("05_training", "lr_at", HOARDER), memory_bytes=4 << 30, call_seconds=60)
+    try:
+        got = outcomes(impl, "05_training", {"lr_at_tests", "param_groups_tests"})
+    finally:
+        impl.close()
+    assert not got["lr_without_warmup"].passed, got["lr_without_warmup"]
+    assert got["groups_decay_matrices_and_spare_the_rest"].passed
+
+
+SNOOP = f'''
+import os
+def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
+    seen = []
+    for path in [{str(paths.SOURCE)!r}, {str(paths.ROOT / "course_tests" / "checks")!r},
+                 {str(paths.ROOT / "course_tests" / "mutants")!r}, {str(paths.ROOT / "submitted")!r}]:
+        try:
+            seen += os.listdir(path)
+        except OSError:
+            pass
+    try:
+        import socket
+        socket.create_connection(("1.1.1.1", 53), timeout=2)
+        seen.append("network")
+    except OSError:
+        pass
+    if seen:
+        raise RuntimeError("seen: " + ", ".join(sorted(seen)[:20]))
+    return 1.0
+'''
+
+
+@needs_box
+def test_the_box_hides_solutions_checks_other_students_and_the_network():
+    impl = boxed("05_training", with_cell("05_training", "lr_at", SNOOP))
+    try:
+        got = impl.call("lr_at", 0, 1.0, 0.1, 10, 100)
+    finally:
+        impl.close()
+    assert got == 1.0
