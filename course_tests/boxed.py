@@ -76,9 +76,15 @@ def box_arguments(scratch: Path) -> list[str]:
 
 
 def child_environment(scratch: Path) -> dict[str, str]:
-    keep = {k: os.environ[k] for k in ("TIKTOKEN_CACHE_DIR", paths.DATA_VARIABLE, "OMP_NUM_THREADS",
-                                       "CUDA_VISIBLE_DEVICES") if k in os.environ}
-    return {**keep, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(paths.ROOT),
+    keep = {k: os.environ[k] for k in (paths.DATA_VARIABLE, "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+            if k in os.environ}
+    # tiktoken writes a cache entry the first time it reads a file by a new path: it gets a writable copy
+    cache = scratch / "tiktoken"
+    if not cache.exists():
+        shutil.copytree(os.environ.get("TIKTOKEN_CACHE_DIR", paths.TIKTOKEN_CACHE), cache)
+        for entry in [cache, *cache.iterdir()]:
+            entry.chmod(0o777 if entry.is_dir() else 0o666)
+    return {**keep, "TIKTOKEN_CACHE_DIR": str(cache), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(paths.ROOT),
             "HOME": str(scratch), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg",
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "TMPDIR": "/tmp"}
 
