@@ -130,8 +130,7 @@ class Boxed(Implementation):
         log.close()
         os.close(to_child_r)
         os.close(from_child_w)
-        self.writer, self.reader_fd = os.fdopen(to_child_w, "wb"), from_child_r
-        self.reader = os.fdopen(from_child_r, "rb", buffering=0)
+        self.writer, self.reader = os.fdopen(to_child_w, "wb"), os.fdopen(from_child_r, "rb", buffering=0)
         self.load_errors = self.exchange({"op": "load", "assignment": self.assignment, "cells": self.cells},
                                          None, self.limits.load_seconds, "loading the notebook") or []
 
@@ -164,7 +163,7 @@ class Boxed(Implementation):
     def exchange(self, message: dict, value, seconds: float, doing: str):
         try:
             wire.write_frame(self.writer, message, value)
-            ready, _, _ = select.select([self.reader_fd], [], [], seconds)
+            ready, _, _ = select.select([self.reader], [], [], seconds)
             if not ready:
                 self.stop()
                 raise StudentError("Timeout", f"stopped after {seconds:g} s while {doing}: an endless loop, or "

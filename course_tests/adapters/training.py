@@ -107,6 +107,17 @@ def next_token_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
 
 
+def reference_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor,
+                   max_grad_norm: float) -> tuple[float, float]:
+    """PyTorch's own zero_grad / backward / clip_grad_norm_ / step; returns (loss, pre-clip norm)."""
+    optimizer.zero_grad()
+    loss = next_token_loss(model, batch)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    return loss.item(), norm.item()
+
+
 def scheduled_steps(model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, start: int,
                     stop: int, total: int, device: str) -> None:
     """The checks' own training loop: a warmup-then-linear learning rate, batches drawn from `generator` (on the
@@ -114,11 +125,7 @@ def scheduled_steps(model: nn.Module, optimizer: torch.optim.Optimizer, generato
     for step in range(start, stop):
         for group in optimizer.param_groups:
             group["lr"] = 0.05 * min(step + 1, 3) / 3 * (1 - step / (2 * total))
-        batch = torch.randint(0, 23, (3, 8), generator=generator).to(device)
-        optimizer.zero_grad()
-        next_token_loss(model, batch).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        reference_step(model, optimizer, torch.randint(0, 23, (3, 8), generator=generator).to(device), 1.0)
 
 
 def rng_devices(device: str) -> list[int]:

@@ -10,15 +10,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from course_tests.adapters.training import make_optimizer, next_token_loss, tiny_lm, tokens, uninterrupted
+from course_tests.adapters.training import (make_optimizer, next_token_loss, reference_step, tiny_lm, tokens,
+                                            uninterrupted)
 from course_tests.framework import builds_on, check, expect, expect_close, expect_tensor, fail
 
 ASSIGNMENT = "05_training"
 builds_on(ASSIGNMENT, "evaluate_tests", ["batch_loss"])
 builds_on(ASSIGNMENT, "train_step_tests", ["batch_loss"])
-
-
-reference_loss = next_token_loss
 
 
 # --- batch_loss -------------------------------------------------------------------------------------------------
@@ -32,7 +30,7 @@ def loss_equals_cross_entropy_of_the_next_token(impl, device):
         expect(got["requires_grad"], "the loss must be differentiable: return the tensor (no .item(), no detach)")
         model = tiny_lm(seed, "cpu")
         with torch.no_grad():
-            want = reference_loss(model, t)
+            want = next_token_loss(model, t)
             logits = model(t[:, :-1])
             unshifted = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t[:, :-1].reshape(-1))
         if length > 1 and torch.allclose(loss.cpu(), unshifted, atol=1e-6):
@@ -48,7 +46,7 @@ def loss_gradients_match_autograd(impl, device):
     got = impl.call("batch_loss", 4, t, device)
     expect("grads" in got, "the loss must be a differentiable 0-dim tensor")
     model = tiny_lm(4, "cpu")
-    reference_loss(model, t).backward()
+    next_token_loss(model, t).backward()
     for name, p in model.named_parameters():
         expect(got["grads"][name] is not None, f"no gradient reaches {name}")
         expect_close(got["grads"][name], p.grad, f"the gradient of {name}", device)
@@ -58,7 +56,7 @@ def loss_gradients_match_autograd(impl, device):
 def eval_reference(seed: int, batches: list) -> float:
     model = tiny_lm(seed, "cpu", dropout=0.5).eval()
     with torch.no_grad():
-        return sum(reference_loss(model, b).item() for b in batches) / len(batches)
+        return sum(next_token_loss(model, b).item() for b in batches) / len(batches)
 
 
 @check("evaluate_tests")
@@ -158,14 +156,7 @@ def groups_decay_matrices_and_spare_the_rest(impl, device):
 def reference_steps(seed: int, batches: list, max_grad_norm: float, lr: float, optimizer: str):
     model = tiny_lm(seed, "cpu")
     opt = make_optimizer(model, optimizer, lr)
-    returned = []
-    for b in batches:
-        opt.zero_grad()
-        loss = reference_loss(model, b)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-        opt.step()
-        returned.append((loss.item(), norm.item()))
+    returned = [reference_step(model, opt, b, max_grad_norm) for b in batches]
     return returned, {n: p.detach() for n, p in model.named_parameters()}
 
 

@@ -33,6 +33,15 @@ def with_cell(assignment: str, grade_id: str, source: str):
     return nb
 
 
+def outcomes_with_cell(grade_id: str, source: str, grade_ids: set[str], **limits) -> dict[str, object]:
+    """05_training's solution with one cell replaced, graded through the box on the given grade cells."""
+    impl = boxed("05_training", with_cell("05_training", grade_id, source), **limits)
+    try:
+        return outcomes(impl, "05_training", grade_ids)
+    finally:
+        impl.close()
+
+
 @pytest.mark.parametrize("assignment", paths.assignments())
 def test_the_solution_passes_every_check_through_the_box(assignment):
     impl = boxed(assignment)
@@ -91,52 +100,33 @@ def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
 
 
 def test_lies_told_in_the_child_do_not_reach_the_checks():
-    impl = boxed("05_training", with_cell("05_training", "lr_at", LIAR))
-    try:
-        got = outcomes(impl, "05_training", {"lr_at_tests", "train_step_tests"})
-    finally:
-        impl.close()
+    got = outcomes_with_cell("lr_at", LIAR, {"lr_at_tests", "train_step_tests"})
     assert not any(o.passed for n, o in got.items() if n.startswith("lr_")), "a wrong lr_at passed"
     assert got["step_equals_zero_grad_backward_clip_step"].passed, "the other checks must still pass"
 
 
 def test_an_exit_costs_only_the_checks_that_call_it():
-    impl = boxed("05_training", with_cell("05_training", "batch_loss", EXITS))
-    try:
-        got = outcomes(impl, "05_training", {"batch_loss_tests", "lr_at_tests"})
-    finally:
-        impl.close()
+    got = outcomes_with_cell("batch_loss", EXITS, {"batch_loss_tests", "lr_at_tests"})
     assert not got["loss_equals_cross_entropy_of_the_next_token"].passed
     assert "exit code 0" in got["loss_equals_cross_entropy_of_the_next_token"].message
     assert all(got[n].passed for n in got if n.startswith("lr_")), "the process is restarted for later checks"
 
 
 def test_an_endless_loop_is_stopped_at_the_deadline():
-    impl = boxed("05_training", with_cell("05_training", "lr_at", LOOPS), call_seconds=3)
-    try:
-        got = outcomes(impl, "05_training", {"lr_at_tests", "param_groups_tests"})
-    finally:
-        impl.close()
+    got = outcomes_with_cell("lr_at", LOOPS, {"lr_at_tests", "param_groups_tests"}, call_seconds=3)
     assert not got["lr_without_warmup"].passed and "stopped after 3 s" in got["lr_without_warmup"].message
     assert got["groups_decay_matrices_and_spare_the_rest"].passed
 
 
 def test_a_tensor_subclass_is_not_an_answer():
-    impl = boxed("05_training", with_cell("05_training", "batch_loss", SUBCLASS))
-    try:
-        got = outcomes(impl, "05_training", {"batch_loss_tests"})
-    finally:
-        impl.close()
+    got = outcomes_with_cell("batch_loss", SUBCLASS, {"batch_loss_tests"})
     message = got["loss_equals_cross_entropy_of_the_next_token"].message
     assert not got["loss_equals_cross_entropy_of_the_next_token"].passed and "torch.Tensor" in message, message
 
 
 def test_a_memory_bomb_hits_the_limit():
-    impl = boxed("05_training", with_cell("05_training", "lr_at", HOARDER), memory_bytes=4 << 30, call_seconds=60)
-    try:
-        got = outcomes(impl, "05_training", {"lr_at_tests", "param_groups_tests"})
-    finally:
-        impl.close()
+    got = outcomes_with_cell("lr_at", HOARDER, {"lr_at_tests", "param_groups_tests"}, memory_bytes=4 << 30,
+                             call_seconds=60)
     assert not got["lr_without_warmup"].passed, got["lr_without_warmup"]
     assert got["groups_decay_matrices_and_spare_the_rest"].passed
 
