@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """The course's two commands, on a fresh machine with only Python >= 3.10:
 
-    python3 course.py grade    set everything up, then release, autograde and grade the sample class
+    python3 course.py grade    set everything up, then release, grade the sample class (boxed), export grades
     python3 course.py test     set everything up, then run the whole test suite
 
 `python3 course.py setup` only sets up. Setting up means: a virtualenv in .venv/, the pinned requirements.txt
-installed into it (again only when requirements.txt changes), and the offline data prepared. Everything after
-that runs inside .venv. Arguments after the command are passed on (to pytest for `test`).
+installed into it (again only when requirements.txt changes), the offline data prepared, and bubblewrap (`bwrap`,
+the box that isolates student code while grading) installed with apt-get when it is missing and we may (root on
+Debian/Ubuntu); otherwise a warning says how. Everything after that runs inside .venv. Arguments after the command
+are passed on (to pytest for `test`, to the grader for `grade`: --jobs N, --unboxed).
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -55,12 +58,28 @@ def ensure_requirements() -> None:
     STAMP.write_text(stamp)
 
 
+def ensure_bubblewrap() -> None:
+    if shutil.which("bwrap") or sys.platform != "linux":
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("installing bubblewrap, the grading box (apt-get)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "bubblewrap"]):
+            if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode:
+                break
+        if shutil.which("bwrap"):
+            return
+    say("WARNING: bwrap (bubblewrap) is not installed, so student code cannot be graded in a box. Install it "
+        "(Debian/Ubuntu: sudo apt-get install bubblewrap); until then grading refuses to run unless given --unboxed.")
+
+
 def setup() -> None:
     if sys.version_info < (3, 10):
         sys.exit(f"Python >= 3.10 is required, this is {sys.version.split()[0]}")
     ensure_venv()
     ensure_requirements()
     run(PYTHON, "-m", "trailblaze.data")
+    ensure_bubblewrap()
 
 
 def main(argv: list[str]) -> None:

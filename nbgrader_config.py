@@ -10,7 +10,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,  # noqa: E402
                                     DeduplicateIds, Execute, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
 
-from trailblaze.nbgrader_ext import (DemoteStderr, RestoreMissingCells, SkipDemoCells,  # noqa: E402
+from trailblaze.nbgrader_ext import (BoxedGrades, DemoteStderr, RestoreMissingCells, SkipDemoCells,  # noqa: E402
                                      kernel_environment)
 
 # Grading kernels inherit this: the hidden part of each grade cell imports course_tests from the repository.
@@ -21,7 +21,7 @@ c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "trailblaze-gpt"
 c.CourseDirectory.root = str(ROOT)
 
-# A cell that runs longer than this is interrupted and scores 0 (the largest graded cell needs a few seconds).
+# Plain nbgrader only: a cell that runs longer than this is interrupted and scores 0.
 c.Execute.timeout = 120
 # A student who deletes a test cell gets it back, from the gradebook, before grading (RestoreMissingCells
 # fixes where nbgrader 0.9.6 puts it back; see trailblaze/nbgrader_ext.py).
@@ -34,11 +34,15 @@ c.Autograde.sanitize_preprocessors = [
     CheckCellMetadata,
 ]
 
-# nbgrader's own list, with demo cells skipped before execution and stderr demoted to stdout after it
-# (replacing IgnorePattern, which would delete those outputs instead).
+# nbgrader's own list with Execute replaced by BoxedGrades: student code runs in a box, the course's checks run
+# in the grader, and each test cell gets its report and points as outputs (see trailblaze/grader.py). Demo cells
+# are skipped and stderr is demoted to stdout (replacing IgnorePattern, which would delete those outputs instead).
+# TRAILBLAZE_GRADER=execute selects plain nbgrader (every cell executed in one kernel, the hidden tests in the same
+# process as student code): only benchmarks/grading.py uses it, to measure what the box costs.
+PLAIN_NBGRADER = os.environ.get("TRAILBLAZE_GRADER") == "execute"
 c.Autograde.autograde_preprocessors = [
     SkipDemoCells,
-    Execute,
+    Execute if PLAIN_NBGRADER else BoxedGrades,
     DemoteStderr,
     ClearMetadataPreprocessor,
     LimitOutput,

@@ -21,19 +21,21 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from course_tests import wire
-from course_tests.implementation import Implementation, StudentError
-from trailblaze import notebooks, paths
+from course_tests.implementation import GraderFault, Implementation, StudentError
+from trailblaze import paths
 
-HIDDEN_FROM_CHILD = ("course_tests/checks", "course_tests/meta", "course_tests/mutants")
+HIDDEN_FROM_CHILD = ("course_tests/checks", "course_tests/meta", "course_tests/mutants", "course_tests/adversarial")
 
 
 @dataclass(frozen=True)
 class Limits:
+    start_seconds: float = 60.0      # wall time for the box and the child's imports, before any student code
     load_seconds: float = 120.0      # wall time to run the notebook's cells
     call_seconds: float = 60.0       # wall time per adapter call
     cpu_seconds: int = 600           # CPU time of the child over its life
@@ -41,6 +43,7 @@ class Limits:
     processes: int = 256             # RLIMIT_NPROC of the box's own uid
     open_files: int = 256
     file_bytes: int = 64 << 20       # the largest file it may write (its output log included)
+    total_seconds: float = 600.0     # wall time for all of one notebook's checks; later calls fail at once
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +67,8 @@ def box_arguments(scratch: Path) -> list[str]:
     for part in ("course_tests", "trailblaze"):
         args += ["--ro-bind", str(paths.ROOT / part), str(paths.ROOT / part)]
     for hidden in HIDDEN_FROM_CHILD:
-        args += ["--tmpfs", str(paths.ROOT / hidden)]
+        if (paths.ROOT / hidden).is_dir():
+            args += ["--tmpfs", str(paths.ROOT / hidden)]
     if paths.DATA.exists():
         args += ["--ro-bind", str(paths.DATA), str(paths.DATA)]
     for node in sorted(Path("/dev").glob("nvidia*")):  # the GPU, where there is one
@@ -98,20 +102,40 @@ def apply_limits(limits: Limits):
     return preexec
 
 
-class Boxed(Implementation):
-    """One student's notebook for one assignment, served from a boxed child process (restarted after a crash or a
-    timeout, so one bad function costs only its own checks)."""
+class DeadlineReader:
+    """A pipe read with a deadline for the whole message: a child that sends half a frame and stalls is cut off."""
 
-    def __init__(self, assignment: str, nb, origin: str = "", limits: Limits = Limits(), unboxed: bool = False,
-                 device: str | None = None):
+    def __init__(self, stream, deadline: float):
+        self.stream, self.deadline = stream, deadline
+
+    def read(self, n: int) -> bytes:
+        left = self.deadline - time.monotonic()
+        if left <= 0 or not select.select([self.stream], [], [], left)[0]:
+            raise TimeoutError
+        return self.stream.read(n)
+
+
+class Boxed(Implementation):
+    """One student's notebook for one assignment, served from a boxed child process.
+
+    The child is restarted after a crash, so one bad function costs only its own checks. What cannot get better by
+    retrying is remembered so that it costs its time once: a notebook whose cells time out or kill the process while
+    loading, a function that ran past its deadline, and the notebook's total time (`Limits.total_seconds`).
+    """
+
+    def __init__(self, assignment: str, cells: list[tuple[str, str]], origin: str = "", limits: Limits = Limits(),
+                 unboxed: bool = False, device: str | None = None):
         super().__init__(assignment, origin)
         if not unboxed and box_problem():
             raise RuntimeError(f"cannot build the grading box: {box_problem()}. Grading untrusted code without it "
                                "needs an explicit opt-out (unboxed).")
-        self.cells = [[c.label, c.source] for c in notebooks.implementation_cells(nb)]
+        self.cells = [[label, source] for label, source in cells]
         self.limits, self.unboxed, self.device = limits, unboxed, device
         self.process = None
         self.load_errors: list[str] = []
+        self.load_failure: StudentError | None = None
+        self.timed_out: dict[str, StudentError] = {}
+        self.started_at: float | None = None
         self.scratch = Path(tempfile.mkdtemp(prefix="trailblaze-box-"))
         os.chmod(self.scratch, 0o777)
 
@@ -131,8 +155,20 @@ class Boxed(Implementation):
         os.close(to_child_r)
         os.close(from_child_w)
         self.writer, self.reader = os.fdopen(to_child_w, "wb"), os.fdopen(from_child_r, "rb", buffering=0)
-        self.load_errors = self.exchange({"op": "load", "assignment": self.assignment, "cells": self.cells},
-                                         None, self.limits.load_seconds, "loading the notebook") or []
+        try:
+            hello, _ = wire.read_frame(DeadlineReader(self.reader, time.monotonic() + self.limits.start_seconds))
+            assert hello == {"ok": True, "ready": True}
+        except (TimeoutError, EOFError, AssertionError, wire.WireError):
+            self.stop()
+            log = (self.scratch / "output.log").read_text(errors="replace").strip()[-1500:]
+            raise GraderFault(f"the grading box did not start{' (unboxed)' if self.unboxed else ''}; before any "
+                              f"student code ran it printed:\n{log or '(nothing)'}") from None
+        try:
+            self.load_errors = self.exchange({"op": "load", "assignment": self.assignment, "cells": self.cells},
+                                             None, self.limits.load_seconds, "loading the notebook") or []
+        except StudentError as err:
+            self.load_failure = err
+            raise
 
     def stop(self) -> None:
         if self.process is None:
@@ -163,12 +199,11 @@ class Boxed(Implementation):
     def exchange(self, message: dict, value, seconds: float, doing: str):
         try:
             wire.write_frame(self.writer, message, value)
-            ready, _, _ = select.select([self.reader], [], [], seconds)
-            if not ready:
-                self.stop()
-                raise StudentError("Timeout", f"stopped after {seconds:g} s while {doing}: an endless loop, or "
-                                              "far too much work for a small input?")
-            answer, result = wire.read_frame(self.reader, self.device)
+            answer, result = wire.read_frame(DeadlineReader(self.reader, time.monotonic() + seconds), self.device)
+        except TimeoutError:
+            self.stop()
+            raise StudentError("Timeout", f"stopped after {seconds:g} s while {doing}: an endless loop, or "
+                                          "far too much work for a small input?") from None
         except (EOFError, BrokenPipeError, wire.WireError) as err:
             code = None
             if self.process and not isinstance(err, wire.WireError):
@@ -199,7 +234,22 @@ class Boxed(Implementation):
         return f"the notebook's process stopped answering while {doing} ({type(err).__name__})"
 
     def call(self, adapter: str, *args, **kwargs):
+        if self.load_failure is not None:
+            raise self.load_failure
+        if adapter in self.timed_out:
+            raise self.timed_out[adapter]
+        if self.started_at is None:
+            self.started_at = time.monotonic()
+        left = self.limits.total_seconds - (time.monotonic() - self.started_at)
+        if left <= 0:
+            raise StudentError("Timeout", f"grading this notebook took over {self.limits.total_seconds:g} s in "
+                                          "all, so its remaining checks were not run")
         if self.process is None:
             self.start()
-        return self.exchange({"op": "call", "adapter": adapter}, [list(args), kwargs], self.limits.call_seconds,
-                             f"running {adapter}")
+        try:
+            return self.exchange({"op": "call", "adapter": adapter}, [list(args), kwargs],
+                                 min(self.limits.call_seconds, left), f"running {adapter}")
+        except StudentError as err:
+            if err.type_name == "Timeout":
+                self.timed_out[adapter] = err
+            raise

@@ -2,7 +2,8 @@
 
     python -m course_tests.child IN_FD OUT_FD
 
-The parent (course_tests.boxed) sends {"op": "load", "assignment", "cells": [[label, source], ...]} and then
+Once its imports work, the child says it is ready (so the parent can tell a broken box from a broken notebook).
+The parent (course_tests.boxed) then sends {"op": "load", "assignment", "cells": [[label, source], ...]} and then
 {"op": "call", "adapter", "args", "kwargs"} frames (course_tests.wire); each answer is {"ok": true} with a value,
 or {"ok": false, "error": [type_name, message, where]}. Student output goes to a capped file, never to the
 protocol. This process is untrusted once student code has run: the parent believes nothing it says beyond data.
@@ -18,6 +19,7 @@ def serve(fd_in: int, fd_out: int) -> None:
     from course_tests.implementation import StudentError, as_student_error, load_sources
 
     reader, writer = os.fdopen(fd_in, "rb"), os.fdopen(fd_out, "wb")
+    wire.write_frame(writer, {"ok": True, "ready": True})  # before any student code: the box itself works
     impl = None
     while True:
         try:

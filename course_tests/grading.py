@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import course_tests.checks  # noqa: F401  (registers every check)
 from course_tests.framework import (BUILDS_ON, REGISTRY, Check, CheckFailure, available_devices, devices_for,
                                     prepare_device)
-from course_tests.implementation import Implementation, InProcess, StudentError
+from course_tests.implementation import GraderFault, Implementation, InProcess, StudentError
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ def run_check(check: Check, impl: Implementation, device: str) -> Outcome:
         return Outcome(False, str(failure))
     except StudentError as err:
         return Outcome(False, err.explain(check.grade_id.removesuffix("_tests")))
+    except GraderFault:
+        raise
     except Exception as exc:  # a bug in the check itself must be visible to the instructor, not blamed on students
         return Outcome(False, "internal error in the check (tell your instructor): "
                               + "".join(traceback.format_exception_only(type(exc), exc)).strip())
@@ -60,15 +62,21 @@ def grade(impl: Implementation, checks: list[Check], devices: list[str]) -> tupl
     return earned, lines
 
 
-def grade_cell(assignment: str, grade_id: str, namespace: dict, devices: list[str] | None = None) -> float:
-    checks = checks_for(assignment, grade_id)
+def grade_cell_report(impl: Implementation, grade_id: str, devices: list[str]) -> tuple[float, float, str]:
+    """(points earned, points possible, the report a student reads) for one grade cell of impl's assignment."""
+    checks = checks_for(impl.assignment, grade_id)
     if not checks:
-        raise LookupError(f"no checks are registered for {assignment}/{grade_id}")
-    impl = InProcess(assignment, namespace, origin="this notebook")
-    earned, lines = grade(impl, checks, devices or available_devices())
+        raise LookupError(f"no checks are registered for {impl.assignment}/{grade_id}")
+    earned, lines = grade(impl, checks, devices)
     total = sum(c.points for c in checks)
-    if earned < total and (assignment, grade_id) in BUILDS_ON:
-        lines.append(BUILDS_ON[(assignment, grade_id)])
-    print("\n".join(lines))
-    print(f"{earned:g} of {total:g} points")
+    if earned < total and (impl.assignment, grade_id) in BUILDS_ON:
+        lines.append(BUILDS_ON[(impl.assignment, grade_id)])
+    lines.append(f"{earned:g} of {total:g} points")
+    return earned, total, "\n".join(lines)
+
+
+def grade_cell(assignment: str, grade_id: str, namespace: dict, devices: list[str] | None = None) -> float:
+    impl = InProcess(assignment, namespace, origin="this notebook")
+    earned, _, report = grade_cell_report(impl, grade_id, devices or available_devices())
+    print(report)
     return earned

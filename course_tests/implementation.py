@@ -50,6 +50,11 @@ class StudentError(Exception):
         return f"{function} raised {self.type_name}: {self.message}{where}"
 
 
+class GraderFault(RuntimeError):
+    """The grader could not run the student's code at all (the box failed to start, say). Never a student's fault:
+    it is reported to the instructor and nothing is recorded, so a rerun grades that notebook again."""
+
+
 def _student_location(exc: BaseException) -> str:
     """The innermost line of student code in a traceback, e.g. 'cell top_k_filter, line 6'."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell ")]
@@ -172,7 +177,7 @@ def load_notebook(path: Path, assignment: str) -> Implementation:
 
 def load_cells(nb, assignment: str, origin: str = "") -> InProcess:
     """`load_notebook` for a notebook already in memory (a mutant, say)."""
-    return load_sources([(c.label, c.source) for c in notebooks.implementation_cells(nb)], assignment, origin)
+    return load_sources(notebooks.implementation_sources(nb), assignment, origin)
 
 
 def load_sources(cells: list[tuple[str, str]], assignment: str, origin: str = "") -> InProcess:

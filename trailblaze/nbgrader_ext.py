@@ -24,6 +24,34 @@ def kernel_environment() -> dict[str, str]:
             "MPLBACKEND": os.environ.get("MPLBACKEND", "Agg")}
 
 
+class BoxedGrades(NbGraderPreprocessor):
+    """Grades in place of nbgrader's Execute: the notebook's code runs in a box, the course's checks judge it.
+
+    Each test cell gets two outputs: its PASS/FAIL report (stdout) and its points as an execute_result, which
+    nbgrader reads as the cell's partial credit. No cell of the notebook is executed here. The result comes from
+    reports/results/ when `python -m trailblaze.grader` prepared it for this exact notebook; otherwise the notebook
+    is graded now, one at a time (a plain `nbgrader autograde` from the formgrader lands here).
+    """
+
+    def preprocess(self, nb, resources):
+        from trailblaze import grader
+
+        info = resources["nbgrader"]
+        root = Path(info["db_url"].removeprefix("sqlite:///")).parent
+        unboxed = os.environ.get(grader.UNBOXED_VARIABLE) == "1"
+        grader.box_or_refuse(unboxed, say=self.log.warning)
+        result = grader.result_for(root, nb, info["student"], info["assignment"], unboxed, say=self.log.warning)
+        for count, cell in enumerate((c for c in nb.cells if notebooks.kind(c) == "test"), start=1):
+            graded = result.grades.get(notebooks.grade_id(cell))
+            if graded is None:  # a grade cell the checks do not know: the course is inconsistent, not the student
+                raise RuntimeError(f"no checks are registered for grade cell {notebooks.grade_id(cell)!r}")
+            cell.execution_count = count
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=graded["report"] + "\n"),
+                            nbformat.v4.new_output("execute_result", data={"text/plain": f"{graded['earned']:g}"},
+                                                   execution_count=count)]
+        return nb, resources
+
+
 class SkipDemoCells(NbGraderPreprocessor):
     """Demonstration cells (tag `demo`: downloads, plots, training runs) are not run when grading.
 

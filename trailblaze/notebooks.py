@@ -95,6 +95,11 @@ def implementation_cells(nb) -> list[CodeCell]:
             for c in code_cells(nb) if c.kind in ("solution", "provided")]
 
 
+def implementation_sources(nb) -> list[tuple[str, str]]:
+    """(label, source) of the implementation cells: what a student's code is, for running it or hashing it."""
+    return [(c.label, c.source) for c in implementation_cells(nb)]
+
+
 def grade_cells(nb) -> dict[str, float]:
     """grade_id -> points of every graded cell."""
     return {grade_id(c): float(nbgrader_meta(c)["points"]) for c in nb.cells

@@ -1,7 +1,9 @@
 """The instructor's main job: release every assignment, grade a sample class, export grades and feedback.
 
-    python3 course.py grade           (sets up first; this module is what it runs)
-    python -m trailblaze.pipeline     (inside .venv)
+    python3 course.py grade [--jobs N] [--unboxed]     (sets up first; this module is what it runs)
+    python -m trailblaze.pipeline                      (inside .venv)
+
+Grading goes through trailblaze.grader: student code computes in a box, the course's checks judge, nbgrader records.
 
 The sample class is made from the course itself, so it always matches the current notebooks:
     solutions     the release with the instructor's solutions filled in       -> full marks
@@ -12,24 +14,21 @@ reports/grades.csv and gradebook.db (all gitignored).
 """
 from __future__ import annotations
 
+import argparse
 import copy
-import csv
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from trailblaze import data, mutants, notebooks, paths
+from trailblaze import data, grader, mutants, notebooks, paths
 
 SAMPLE_STUDENTS = ("solutions", "partly_wrong", "blank")
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
-class PipelineError(RuntimeError):
-    pass
+PipelineError = grader.GradingError
 
 
 def strip_solution_markers(source: str) -> str:
@@ -69,38 +68,11 @@ def write_submissions(assignment: str, root: Path) -> None:
         (target / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC\n")
 
 
-class Nbgrader:
-    """Runs nbgrader commands for one course root, logging their output to reports/nbgrader.log."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.log = root / "reports" / "nbgrader.log"
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.log.write_text("")
-
-    def __call__(self, *args: str) -> list[str]:
-        """Run one command. Returns the students nbgrader could not process (it carries on with the others and
-        exits 1); any other failure stops the job."""
-        cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={self.root}"]
-        result = subprocess.run(cmd, cwd=paths.ROOT, capture_output=True, text=True,
-                                env=dict(os.environ, HF_HUB_OFFLINE="1"))
-        output = result.stdout + result.stderr
-        with self.log.open("a") as log:
-            log.write(f"$ nbgrader {' '.join(args)}\n{output}\n")
-        failed = sorted(set(STUDENT_FAILURE.findall(output)))
-        if result.returncode != 0 and not failed:
-            tail = "\n".join(output.strip().splitlines()[-15:])
-            raise PipelineError(f"nbgrader {' '.join(args)} failed (exit {result.returncode}); full log in "
-                                f"{self.log}:\n{tail}")
-        return failed
-
-
-STUDENT_FAILURE = re.compile(r"There was an error processing assignment '[^']+' for student '([^']+)'")
 CELLS_LOCKED_BY_SUBMISSIONS = re.compile(r"Cannot add or remove cells for notebook '([^']+)' because there are "
                                          r"submissions associated with it")
 
 
-def release(nbgrader: Nbgrader, assignment: str) -> None:
+def release(nbgrader: grader.Nbgrader, assignment: str) -> None:
     """generate_assignment; its failures are never a student's, so every one stops the job."""
     if nbgrader("generate_assignment", assignment, "--force"):
         log = nbgrader.log.read_text()
@@ -113,79 +85,26 @@ def release(nbgrader: Nbgrader, assignment: str) -> None:
         raise PipelineError(f"nbgrader generate_assignment {assignment} failed; see {nbgrader.log}")
 
 
-def why_not_graded(root: Path, student: str, assignment: str) -> str:
-    """A reason a person can act on, where we can tell; otherwise a pointer to the log."""
-    folder = root / "submitted" / student / assignment
-    expected = folder / paths.source_notebook(assignment).name
-    if not expected.exists():
-        found = ", ".join(p.name for p in folder.glob("*.ipynb")) or "no notebook"
-        return f"{expected.name} is missing from the submission (found: {found})"
-    try:
-        notebooks.read(expected)
-    except notebooks.NotebookError as err:
-        return str(err)
-    return "nbgrader could not process it; see reports/nbgrader.log"
-
-
-def read_grades(csv_path: Path) -> dict[str, dict[str, tuple[float, float]]]:
-    """student -> assignment -> (score, max_score), from `nbgrader export`."""
-    grades: dict = {}
-    with csv_path.open() as f:
-        for row in csv.DictReader(f):
-            grades.setdefault(row["student_id"], {})[row["assignment"]] = (float(row["score"]),
-                                                                          float(row["max_score"]))
-    return grades
-
-
-def format_table(grades: dict, assignments: list[str]) -> str:
-    students = [s for s in SAMPLE_STUDENTS if s in grades] + sorted(set(grades) - set(SAMPLE_STUDENTS))
-    header = ["student", *assignments, "total"]
-    rows = []
-    for student in students:
-        cells = [grades[student].get(a, (0.0, 0.0)) for a in assignments]
-        total = (sum(c[0] for c in cells), sum(c[1] for c in cells))
-        rows.append([student, *(f"{s:g}/{m:g}" for s, m in [*cells, total])])
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)) for r in [header, *rows]]
-    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
-
-
-def run(root: Path = paths.ROOT, say=print) -> dict:
+def run(root: Path = paths.ROOT, say=print, jobs: int = 1, unboxed: bool = False, limits=None) -> dict:
     """The whole job for one course root (the repository itself, or a scratch copy in tests)."""
     assignments = paths.assignments()
-    nbgrader = Nbgrader(root)
-    not_graded: dict[tuple[str, str], str] = {}
-
-    def autograde(assignment: str) -> None:
-        for student in nbgrader("autograde", assignment, "--force"):
-            not_graded[(student, assignment)] = why_not_graded(root, student, assignment)
-
-    steps = [
-        ("release", lambda a: release(nbgrader, a)),
-        ("sample submissions", lambda a: write_submissions(a, root)),
-        ("autograde", autograde),
-        ("feedback", lambda a: nbgrader("generate_feedback", a, "--force")),
-    ]
-    for name, step in steps:
+    grader.box_or_refuse(unboxed, say)  # before anything is written
+    nbgrader = grader.Nbgrader(root)
+    for name, step in [("release", lambda a: release(nbgrader, a)),
+                       ("sample submissions", lambda a: write_submissions(a, root))]:
         start = time.perf_counter()
         for assignment in assignments:
             step(assignment)
         say(f"{name:<20} {', '.join(assignments)}  ({time.perf_counter() - start:.1f} s)")
-    grades_csv = root / "reports" / "grades.csv"
-    nbgrader("export", f"--to={grades_csv}")
-    grades = read_grades(grades_csv)
-    say(f"grades: {grades_csv}\nfeedback: {root / 'feedback'}/<student>/<assignment>/\n")
-    say(format_table(grades, assignments))
-    for (student, assignment), reason in sorted(not_graded.items()):
-        say(f"\nnot graded (0 points): {student} / {assignment}: {reason}")
-    return grades
+    return grader.grade(root, assignments, jobs, unboxed, say, nbgrader, limits, first=SAMPLE_STUDENTS)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = grader.arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0])).parse_args(argv)
     data.use_offline_data()
     try:
-        run()
-    except (PipelineError, notebooks.NotebookError) as err:
+        run(jobs=args.jobs, unboxed=args.unboxed)
+    except (grader.GradingError, notebooks.NotebookError) as err:
         sys.exit(f"pipeline failed: {err}")
 
 

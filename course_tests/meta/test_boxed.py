@@ -19,7 +19,7 @@ needs_box = pytest.mark.skipif(UNBOXED, reason=f"no grading box here: {box_probl
 
 def boxed(assignment: str, nb=None, **limits) -> Boxed:
     nb = nb or notebooks.read(paths.source_notebook(assignment))
-    return Boxed(assignment, nb, limits=Limits(**limits), unboxed=UNBOXED)
+    return Boxed(assignment, notebooks.implementation_sources(nb), limits=Limits(**limits), unboxed=UNBOXED)
 
 
 def outcomes(impl, assignment: str, grade_ids=None) -> dict[str, object]:
