@@ -39,7 +39,7 @@ class Limits:
     load_seconds: float = 120.0      # wall time to run the notebook's cells
     call_seconds: float = 60.0       # wall time per adapter call
     cpu_seconds: int = 600           # CPU time of the child over its life
-    memory_bytes: int = 8 << 30      # address space (torch alone maps ~2 GiB)
+    memory_bytes: int = 8 << 30      # address space (torch alone maps ~2 GiB); with a GPU, RLIMIT_DATA
     processes: int = 256             # RLIMIT_NPROC of the box's own uid
     open_files: int = 256
     file_bytes: int = 64 << 20       # the largest file it may write (its output log included)
@@ -51,17 +51,43 @@ def box_problem() -> str | None:
     """None when bwrap can build the box here; otherwise why not, in words an instructor can act on."""
     if not shutil.which("bwrap"):
         return "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
-    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "--", "true"],
+    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", *NAMESPACES(), "--die-with-parent", "--", "true"],
                            capture_output=True, text=True)
     if probe.returncode:
         return f"bwrap cannot create namespaces here: {probe.stderr.strip()[:300]}"
     return None
 
 
+BOX_UID_BASE = 60000  # as root, each box's child runs as BOX_UID_BASE + (grader pid % 30000), a uid no one else has
+
+
+def box_uid() -> int | None:
+    """The host uid a box's child drops to when the grader runs as root (None: it keeps the grader's own, non-root
+    uid, mapped by an unprivileged user namespace). One uid per grading process, so RLIMIT_NPROC, which the kernel
+    counts per uid, confines a fork bomb to its own box."""
+    return BOX_UID_BASE + os.getpid() % 30000 if os.geteuid() == 0 else None
+
+
+def NAMESPACES() -> list[str]:
+    """As root: new mount, PID, network, IPC, UTS and cgroup namespaces, but no user namespace, because inside one
+    the child's uid would map back to root on the host (exempt from RLIMIT_NPROC); the child drops to box_uid()
+    itself, with the only two capabilities it is given. Unprivileged: a user namespace is what makes bwrap work."""
+    if os.geteuid() == 0:
+        return ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    return ["--unshare-all"]
+
+
 def box_arguments(scratch: Path) -> list[str]:
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp"]
+    # /tmp and /dev/shm private and writable by the child's uid (DataLoader workers share tensors through /dev/shm)
+    args = ["bwrap", *NAMESPACES(), "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
     system = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", sys.base_prefix, sys.prefix]
+    mounts = [str(p) for p in [*system, paths.ROOT / "course_tests", paths.ROOT / "trailblaze", paths.DATA, scratch]]
+    # bwrap creates missing parents of a mount point as root-only directories: make them traversable first
+    parents = {str(parent) for m in mounts for parent in Path(m).parents if parent != Path("/")}
+    for parent in sorted(parents, key=lambda p: p.count("/")):
+        if parent not in system:
+            args += ["--perms", "0755", "--dir", parent]
     for path in dict.fromkeys(p for p in system if os.path.exists(p)):
         args += ["--ro-bind", path, path]
     for part in ("course_tests", "trailblaze"):
@@ -71,11 +97,11 @@ def box_arguments(scratch: Path) -> list[str]:
             args += ["--tmpfs", str(paths.ROOT / hidden)]
     if paths.DATA.exists():
         args += ["--ro-bind", str(paths.DATA), str(paths.DATA)]
-    for node in sorted(Path("/dev").glob("nvidia*")):  # the GPU, where there is one
+    for node in gpu_nodes():  # the GPU, where there is one
         args += ["--dev-bind", str(node), str(node)]
     args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     if os.geteuid() == 0:
-        args += ["--uid", "65534", "--gid", "65534"]
+        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]  # for the child's drop to box_uid(), only
     return args + ["--"]
 
 
@@ -93,9 +119,17 @@ def child_environment(scratch: Path) -> dict[str, str]:
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "TMPDIR": "/tmp"}
 
 
+def gpu_nodes() -> list[Path]:
+    return sorted(Path("/dev").glob("nvidia*"))
+
+
 def apply_limits(limits: Limits):
+    # Address space is the tightest memory limit, but a CUDA context reserves far more address space than it uses:
+    # with a GPU, the limit is on writable private memory (RLIMIT_DATA) instead.
+    memory = resource.RLIMIT_DATA if gpu_nodes() else resource.RLIMIT_AS
+
     def preexec() -> None:
-        for name, value in [(resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_AS, limits.memory_bytes),
+        for name, value in [(resource.RLIMIT_CPU, limits.cpu_seconds), (memory, limits.memory_bytes),
                             (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_NOFILE, limits.open_files),
                             (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0)]:
             resource.setrlimit(name, (value, value))
@@ -145,7 +179,7 @@ class Boxed(Implementation):
         from_child_r, from_child_w = os.pipe()
         command = [sys.executable, "-m", "course_tests.child", str(to_child_r), str(from_child_w)]
         if not self.unboxed:
-            command = box_arguments(self.scratch) + command
+            command = box_arguments(self.scratch) + command + ([str(box_uid())] if box_uid() else [])
         log = open(self.scratch / "output.log", "ab")
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                         pass_fds=(to_child_r, from_child_w), cwd=self.scratch,

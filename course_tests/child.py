@@ -1,6 +1,8 @@
 """The boxed side of isolated grading: runs one student's cells, then serves adapter calls as data.
 
-    python -m course_tests.child IN_FD OUT_FD
+    python -m course_tests.child IN_FD OUT_FD [UID]
+
+UID: started as root inside the box (by a grader running as root), drop to this uid first, before any import.
 
 Once its imports work, the child says it is ready (so the parent can tell a broken box from a broken notebook).
 The parent (course_tests.boxed) then sends {"op": "load", "assignment", "cells": [[label, source], ...]} and then
@@ -12,6 +14,16 @@ from __future__ import annotations
 
 import os
 import sys
+
+
+def drop_privileges(uid: int) -> None:
+    """setres[ug]id to an unprivileged uid: the kernel then clears every capability, and no_new_privs (set by bwrap)
+    keeps setuid programs from giving any back."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if 0 in os.getresuid() or 0 in os.getresgid():
+        raise SystemExit("the box could not drop root")
 
 
 def serve(fd_in: int, fd_out: int) -> None:
@@ -44,4 +56,6 @@ def serve(fd_in: int, fd_out: int) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 3:
+        drop_privileges(int(sys.argv[3]))
     serve(int(sys.argv[1]), int(sys.argv[2]))

@@ -6,15 +6,18 @@ process with limits and a data-only boundary) and the tests that need the box it
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 
 from course_tests.boxed import Boxed, Limits, box_problem
 from course_tests.grading import checks_for, run_check
+from course_tests.implementation import GraderFault
 from trailblaze import notebooks, paths
 
 UNBOXED = box_problem() is not None
-needs_box = pytest.mark.skipif(UNBOXED, reason=f"no grading box here: {box_problem()}")
+# In CI the box is part of what is tested (course.py setup installs bubblewrap): its absence fails, never skips.
+needs_box = pytest.mark.skipif(UNBOXED and not os.environ.get("CI"), reason=f"no grading box here: {box_problem()}")
 
 
 def boxed(assignment: str, nb=None, **limits) -> Boxed:
@@ -141,6 +144,8 @@ def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
             seen += os.listdir(path)
         except OSError:
             pass
+    if 0 in os.getresuid() or 0 in os.getresgid():
+        seen.append("root")
     try:
         import socket
         socket.create_connection(("1.1.1.1", 53), timeout=2)
@@ -155,9 +160,21 @@ def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
 
 @needs_box
 def test_the_box_hides_solutions_checks_other_students_and_the_network():
+    assert not UNBOXED, f"no grading box here: {box_problem()}"
     impl = boxed("05_training", with_cell("05_training", "lr_at", SNOOP))
     try:
         got = impl.call("lr_at", 0, 1.0, 0.1, 10, 100)
     finally:
         impl.close()
     assert got == 1.0
+
+
+def test_a_box_that_cannot_start_is_the_graders_fault_not_the_students():
+    """Before any student code runs the child says it is ready; a box that never gets there (here: too little memory
+    to import torch) raises GraderFault, which grading reports to the instructor instead of scoring a zero."""
+    impl = boxed("01_setup", memory_bytes=64 << 20)
+    try:
+        with pytest.raises(GraderFault, match="did not start"):
+            run_check(checks_for("01_setup")[0], impl, "cpu")
+    finally:
+        impl.close()

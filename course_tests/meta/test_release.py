@@ -6,7 +6,7 @@ import re
 import pytest
 
 from trailblaze import notebooks, paths
-from trailblaze.pipeline import Nbgrader
+from trailblaze.grader import Nbgrader
 
 REGIONS = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
 

