@@ -36,6 +36,12 @@ from pathlib import Path
 from trailblaze import notebooks, paths
 
 UNBOXED_VARIABLE = "TRAILBLAZE_UNBOXED"  # "1": grade without the box (the explicit, loud opt-out)
+LIMITS_VARIABLE = "TRAILBLAZE_LIMITS"    # the box's Limits as JSON, when not the defaults (tests use shorter ones)
+
+
+def limits_from_environment():
+    from course_tests.boxed import Limits
+    return Limits(**json.loads(os.environ[LIMITS_VARIABLE])) if os.environ.get(LIMITS_VARIABLE) else Limits()
 
 
 class GradingError(RuntimeError):
@@ -253,19 +259,21 @@ def box_class(root: Path, assignments: list[str], jobs: int, unboxed: bool, limi
 class Nbgrader:
     """Runs nbgrader commands for one course root, logging their output to reports/nbgrader.log."""
 
-    def __init__(self, root: Path, env: dict | None = None):
+    def __init__(self, root: Path, env: dict | None = None, append: bool = False):
         self.root = root
         self.env = dict(os.environ, HF_HUB_OFFLINE="1", **(env or {}))
         self.log = root / "reports" / "nbgrader.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.log.write_text("")
+        self.last_output = ""
+        if not append:
+            self.log.write_text("")
 
     def __call__(self, *args: str) -> list[str]:
         """Run one command. Returns the students nbgrader could not process (it carries on with the others and
         exits 1); any other failure stops the job."""
         cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={self.root}"]
         result = subprocess.run(cmd, cwd=paths.ROOT, capture_output=True, text=True, env=self.env)
-        output = result.stdout + result.stderr
+        output = self.last_output = result.stdout + result.stderr
         with self.log.open("a") as log:
             log.write(f"$ nbgrader {' '.join(args)}\n{output}\n")
         failed = sorted(set(STUDENT_FAILURE.findall(output)))
@@ -317,12 +325,12 @@ def format_table(grades: dict, assignments: list[str], first: tuple[str, ...] = 
 
 
 def grade(root: Path = paths.ROOT, assignments: list[str] | None = None, jobs: int = 1, unboxed: bool = False,
-          say=print, nbgrader: Nbgrader | None = None, limits=None, first: tuple[str, ...] = ()) -> dict:
+          say=print, limits=None, first: tuple[str, ...] = (), append_log: bool = False) -> dict:
     """Grade everything in root/submitted into the gradebook, feedback/ and reports/grades.csv."""
     assignments = assignments or paths.assignments()
     box_or_refuse(unboxed, say)
-    nbgrader = nbgrader or Nbgrader(root)
-    nbgrader.env[UNBOXED_VARIABLE] = "1" if unboxed else "0"
+    env = {UNBOXED_VARIABLE: "1" if unboxed else "0", LIMITS_VARIABLE: json.dumps(asdict(limits)) if limits else ""}
+    nbgrader = Nbgrader(root, env=env, append=append_log)  # BoxedGrades must compute the same result keys
     summary = box_class(root, assignments, jobs, unboxed, limits, say)
     not_graded: dict[tuple[str, str], str] = {}
     for name, args in [("record grades", ("autograde", "--force")), ("feedback", ("generate_feedback", "--force"))]:
@@ -359,10 +367,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     parser.add_argument("--assignment", action="append", choices=paths.assignments(),
                         help="grade only this assignment (repeatable)")
+    parser.add_argument("--root", type=Path, default=paths.ROOT,
+                        help="the nbgrader course directory holding submitted/ and gradebook.db (default: this one)")
     args = parser.parse_args(argv)
     data.use_offline_data()
     try:
-        grade(paths.ROOT, args.assignment, args.jobs, args.unboxed)
+        grade(args.root.resolve(), args.assignment, args.jobs, args.unboxed)
     except GradingError as err:
         sys.exit(f"grading failed: {err}")
 

@@ -40,7 +40,8 @@ class BoxedGrades(NbGraderPreprocessor):
         root = Path(info["db_url"].removeprefix("sqlite:///")).parent
         unboxed = os.environ.get(grader.UNBOXED_VARIABLE) == "1"
         grader.box_or_refuse(unboxed, say=self.log.warning)
-        result = grader.result_for(root, nb, info["student"], info["assignment"], unboxed, say=self.log.warning)
+        result = grader.result_for(root, nb, info["student"], info["assignment"], unboxed,
+                                   grader.limits_from_environment(), say=self.log.warning)
         for count, cell in enumerate((c for c in nb.cells if notebooks.kind(c) == "test"), start=1):
             graded = result.grades.get(notebooks.grade_id(cell))
             if graded is None:  # a grade cell the checks do not know: the course is inconsistent, not the student
@@ -82,12 +83,21 @@ class DemoteStderr(NbGraderPreprocessor):
 
 
 class RestoreMissingCells(OverwriteCells):
-    """OverwriteCells whose `add_missing_cells` also works when a read-only cell precedes the deleted one.
+    """OverwriteCells whose `add_missing_cells` also works when a read-only cell precedes the deleted one, and when
+    a student duplicated a cell.
 
     nbgrader 0.9.6 puts a deleted grade cell back after "the previous grade or solution cell" and raises KeyError
     when the previous cell is a locked, ungraded one (our visible tests): the student then scores 0 for the whole
     notebook. Here the cell goes after the nearest earlier cell of the source that the submission still has.
+    Its add_missing_task_cells also raises KeyError on the empty nbgrader metadata DeduplicateIds leaves on every
+    duplicate of a grade id; those duplicates become plain cells first.
     """
+
+    def add_missing_task_cells(self, nb, resources):
+        for cell in nb.cells:
+            if cell.get("metadata", {}).get("nbgrader") == {}:
+                del cell.metadata["nbgrader"]
+        return super().add_missing_task_cells(nb, resources)
 
     def add_missing_grade_cells(self, nb, resources):
         source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)

@@ -75,8 +75,7 @@ CELLS_LOCKED_BY_SUBMISSIONS = re.compile(r"Cannot add or remove cells for notebo
 def release(nbgrader: grader.Nbgrader, assignment: str) -> None:
     """generate_assignment; its failures are never a student's, so every one stops the job."""
     if nbgrader("generate_assignment", assignment, "--force"):
-        log = nbgrader.log.read_text()
-        if CELLS_LOCKED_BY_SUBMISSIONS.search(log):
+        if CELLS_LOCKED_BY_SUBMISSIONS.search(nbgrader.last_output):
             raise PipelineError(
                 f"nbgrader will not add or remove cells of {assignment}'s notebook while its gradebook "
                 f"({nbgrader.root / 'gradebook.db'}) holds submissions for it. Before students have submitted, "
@@ -85,18 +84,23 @@ def release(nbgrader: grader.Nbgrader, assignment: str) -> None:
         raise PipelineError(f"nbgrader generate_assignment {assignment} failed; see {nbgrader.log}")
 
 
-def run(root: Path = paths.ROOT, say=print, jobs: int = 1, unboxed: bool = False, limits=None) -> dict:
-    """The whole job for one course root (the repository itself, or a scratch copy in tests)."""
-    assignments = paths.assignments()
-    grader.box_or_refuse(unboxed, say)  # before anything is written
+def prepare(root: Path = paths.ROOT, say=print) -> None:
+    """Release every assignment and write the sample class into root/submitted/."""
     nbgrader = grader.Nbgrader(root)
     for name, step in [("release", lambda a: release(nbgrader, a)),
                        ("sample submissions", lambda a: write_submissions(a, root))]:
         start = time.perf_counter()
-        for assignment in assignments:
+        for assignment in paths.assignments():
             step(assignment)
-        say(f"{name:<20} {', '.join(assignments)}  ({time.perf_counter() - start:.1f} s)")
-    return grader.grade(root, assignments, jobs, unboxed, say, nbgrader, limits, first=SAMPLE_STUDENTS)
+        say(f"{name:<20} {', '.join(paths.assignments())}  ({time.perf_counter() - start:.1f} s)")
+
+
+def run(root: Path = paths.ROOT, say=print, jobs: int = 1, unboxed: bool = False, limits=None) -> dict:
+    """The whole job for one course root (the repository itself, or a scratch copy in tests)."""
+    grader.box_or_refuse(unboxed, say=lambda _: None)  # refuse before anything is written
+    prepare(root, say)
+    return grader.grade(root, paths.assignments(), jobs, unboxed, say, limits=limits, first=SAMPLE_STUDENTS,
+                        append_log=True)
 
 
 def main(argv: list[str] | None = None) -> None:

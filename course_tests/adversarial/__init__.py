@@ -31,6 +31,7 @@ class Attack:
     costs: tuple[str, ...] | None = None               # None: deserves 0; else exactly the points minus these cells
     extra_files: dict[str, str] = field(default_factory=dict)
     tamper: str = ""                                   # a notebook-level change: see `tampered`
+    says: str = ""                                     # what its feedback must say (a regular expression)
 
 
 LIAR = '''
@@ -117,7 +118,8 @@ ROOT = pathlib.Path({root!r})
 forged = '{{"key": "x", "grades": {{}}, "seconds": 0}}'
 targets = [ROOT / "gradebook.db", ROOT / "reports" / "results" / "01_setup" / "solutions.json",
            ROOT / "reports" / "grades.csv", ROOT / "submitted" / "solutions" / "01_setup" / "setup.ipynb",
-           ROOT / "source" / "01_setup" / "pwned.txt", ROOT / "course_tests" / "pwned.py",
+           ROOT / "source" / "01_setup" / "setup.ipynb", ROOT / "release" / "01_setup" / "setup.ipynb",
+           ROOT / "source" / "01_setup" / "pwned.txt", pathlib.Path({repo!r}) / "course_tests" / "pwned.py",
            pathlib.Path("/tmp/trailblaze-pwned"), pathlib.Path.home() / ".bashrc"]
 for target in targets:
     try:
@@ -220,19 +222,22 @@ ATTACKS = [
            "appends to the gradebook, results, grades.csv, a classmate's submission, source/, course_tests/, the "
            "host's /tmp and $HOME", cells={"count_parameters": WRITER}),
     Attack("adv_exits_in_a_function", "4 end early", "os._exit(0) inside count_parameters",
-           base="solutions", cells={"count_parameters": EXITS}, costs=("count_parameters_tests",)),
-    Attack("adv_exits_while_loading", "4 end early", "os._exit(0) at the top level of a cell: the notebook cannot "
-           "load, as in Jupyter", base="solutions", cells={"greedy_next_token": EXITS_ON_LOAD}),
+           base="solutions", cells={"count_parameters": EXITS}, costs=("count_parameters_tests",), says='exit code 0'),
+    Attack("adv_exits_while_loading", "4 end early", "os._exit(0) at the top level of a cell: the notebook cannot load, "
+           "as its kernel would die in Jupyter", base="solutions", cells={"greedy_next_token": EXITS_ON_LOAD},
+           says='while loading the notebook'),
     Attack("adv_sigint_proof_loop", "4 end early or never", "ignores SIGINT and SIGTERM and loops forever",
-           base="solutions", cells={"count_parameters": SIGINT_PROOF}, costs=("count_parameters_tests",)),
+           base="solutions", cells={"count_parameters": SIGINT_PROOF}, costs=("count_parameters_tests",),
+           says='stopped after'),
     Attack("adv_memory_bomb", "4 memory bomb", "allocates 256 MiB at a time, forever",
-           base="solutions", cells={"count_parameters": MEMORY_BOMB}, costs=("count_parameters_tests",)),
+           base="solutions", cells={"count_parameters": MEMORY_BOMB}, costs=("count_parameters_tests",),
+           says='MemoryError|memory limit'),
     Attack("adv_fork_bomb", "4 fork bomb", "forks forever", base="solutions",
-           cells={"count_parameters": FORK_BOMB}, costs=("count_parameters_tests",)),
+           cells={"count_parameters": FORK_BOMB}, costs=("count_parameters_tests",), says='stopped after|killed|died'),
     Attack("adv_output_flood", "4 output flood", "prints 1 MB lines forever", base="solutions",
-           cells={"count_parameters": OUTPUT_FLOOD}, costs=("count_parameters_tests",)),
+           cells={"count_parameters": OUTPUT_FLOOD}, costs=("count_parameters_tests",), says='over the size limit'),
     Attack("adv_huge_file", "4 huge file", "writes a file forever", base="solutions",
-           cells={"count_parameters": HUGE_FILE}, costs=("count_parameters_tests",)),
+           cells={"count_parameters": HUGE_FILE}, costs=("count_parameters_tests",), says='over the size limit'),
     Attack("adv_edits_locked_cells", "5 tamper with the notebook",
            "rewrites every test cell to print PASS and return full points, raises their points to 100, empties the "
            "visible tests", tamper="edit_tests"),
@@ -279,7 +284,8 @@ def write_attacks(root: Path, bases: dict, canary_port: int) -> list[Attack]:
     for attack in ATTACKS:
         nb = copy.deepcopy(bases[attack.base])
         for grade_id, source in attack.cells.items():
-            notebooks.find_cell(nb, grade_id).source = source.format(root=str(root), port=canary_port)
+            notebooks.find_cell(nb, grade_id).source = source.format(root=str(root), repo=str(paths.ROOT),
+                                                                    port=canary_port)
         if attack.tamper:
             nb = tampered(nb, attack.tamper)
         folder = root / "submitted" / attack.student / ASSIGNMENT

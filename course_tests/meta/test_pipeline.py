@@ -1,49 +1,39 @@
-"""The instructor's main job, end to end, in a scratch course root: release, sample class, grades, feedback.
+"""The instructor's main job, end to end, in a scratch course root: release, sample class, boxed grades, feedback.
 
-Besides the three sample students, two more show that bad input costs only its owner: a notebook that is not JSON,
-and the partly wrong notebook with its last graded cell deleted: nbgrader must put the cell back, hidden checks
-included, so that it scores exactly what the partly wrong student scores.
+The class (the `graded_class` fixture in conftest.py) also holds bad input, which must cost only its owner: a
+notebook that is not JSON, and the partly wrong notebook with its last graded cell deleted (nbgrader must put the
+cell back, hidden checks included, so that it scores exactly what the partly wrong student scores). The
+adversarial students of the same run are judged in test_adversarial.py.
 """
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
-from trailblaze import notebooks, paths, pipeline
+from trailblaze import grader, notebooks, paths, pipeline
+
+# The class fixture grades ~40 notebooks, attacks included, twice: minutes, not the default 300 s.
+pytestmark = pytest.mark.timeout(1200)
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    import shutil
-
-    root = tmp_path_factory.mktemp("course")
-    shutil.copytree(paths.SOURCE, root / "source")
+def test_sample_class_is_ranked(graded_class):
+    grades, report = graded_class.grades, graded_class.report
     for assignment in paths.assignments():
-        name = paths.source_notebook(assignment).name
-        broken = root / "submitted" / "broken" / assignment / name
-        broken.parent.mkdir(parents=True)
-        broken.write_text('{"cells": [')
-        # built from the committed release, which test_release proves is what the pipeline generates
-        tampered = pipeline.sample_submissions(assignment, paths.ROOT)["partly_wrong"]
-        last_test = [c for c in tampered.cells if notebooks.kind(c) == "test"][-1]
-        tampered.cells = [c for c in tampered.cells if c is not last_test]
-        notebooks.write(tampered, root / "submitted" / "deleted_test_cell" / assignment / name)
-    lines = []
-    grades = pipeline.run(root, say=lines.append)
-    return root, grades, "\n".join(lines)
-
-
-def test_sample_class_is_ranked(graded):
-    _, grades, report = graded
-    for assignment in paths.assignments():
-        score = {s: grades[s][assignment] for s in grades}
+        score = {s: grades[s][assignment] for s in pipeline.SAMPLE_STUDENTS}
         full = score["solutions"][1]
         assert full > 0 and score["solutions"][0] == full, report
         assert score["blank"][0] == 0, report
         assert 0 < score["partly_wrong"][0] < full, report
 
 
-def test_bad_input_costs_only_its_owner(graded):
-    _, grades, report = graded
+def test_bad_input_costs_only_its_owner(graded_class):
+    grades, report = graded_class.grades, graded_class.report
     for assignment in paths.assignments():
         assert grades["broken"][assignment][0] == 0
         assert grades["deleted_test_cell"][assignment] == grades["partly_wrong"][assignment], \
@@ -51,8 +41,8 @@ def test_bad_input_costs_only_its_owner(graded):
     assert "not graded (0 points): broken" in report and "not a readable Jupyter notebook" in report, report
 
 
-def test_outputs_exist(graded):
-    root, grades, report = graded
+def test_outputs_exist(graded_class):
+    root, report = graded_class.root, graded_class.report
     assert (root / "reports" / "grades.csv").exists()
     for student in pipeline.SAMPLE_STUDENTS:
         for assignment in paths.assignments():
@@ -62,11 +52,51 @@ def test_outputs_exist(graded):
     assert all(s in table for s in pipeline.SAMPLE_STUDENTS), report
 
 
-def test_graded_output_explains_failures_without_printing_tensors(graded):
+def test_every_notebook_was_graded_in_a_box_before_nbgrader_recorded_it(graded_class):
+    log = (graded_class.root / "reports" / "nbgrader.log").read_text()
+    assert "no prepared result" not in log, "BoxedGrades had to grade a notebook itself: the keys disagree"
+    assert "boxes: " in graded_class.report and "failed in the grader" not in graded_class.report, graded_class.report
+
+
+def test_graded_output_explains_failures_without_printing_tensors(graded_class):
     """Check messages name what is wrong but never print a value: no tensor repr in any graded cell's output."""
-    root, _, _ = graded
     for assignment in paths.assignments():
-        nb = notebooks.read(root / "autograded" / "partly_wrong" / assignment / paths.source_notebook(assignment).name)
+        path = graded_class.root / "autograded" / "partly_wrong" / assignment / paths.source_notebook(assignment).name
+        nb = notebooks.read(path)
         outputs = "".join(o.get("text", "") for c in nb.cells if notebooks.kind(c) == "test" for o in c.outputs)
         assert "FAIL" in outputs and "PASS" in outputs, outputs
         assert "tensor(" not in outputs, outputs
+
+
+def test_grading_twice_gives_identical_grades_and_reuses_every_result(graded_class):
+    assert graded_class.regrades == graded_class.grades
+    assert "boxes: 0 notebooks graded" in graded_class.second_report, graded_class.second_report
+
+
+def test_an_interrupted_run_resumes_without_regrading_finished_notebooks(course_root):
+    """kill -9 in the middle of grading, then the same command again: the notebooks finished before the kill are
+    reused, the rest graded, and the grades are those of an uninterrupted run."""
+    assignment = "01_setup"
+    nbgrader = grader.Nbgrader(course_root)
+    pipeline.release(nbgrader, assignment)
+    pipeline.write_submissions(assignment, course_root)
+    command = [sys.executable, "-m", "trailblaze.grader", "--root", str(course_root), "--assignment", assignment,
+               "--jobs", "1"]
+    results = course_root / "reports" / "results" / assignment
+    first = subprocess.Popen(command, cwd=paths.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not list(results.glob("*.json")) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    finished = {p.name: p.read_bytes() for p in results.glob("*.json")}
+    assert 1 <= len(finished) < len(pipeline.SAMPLE_STUDENTS), f"killed too late or too early: {sorted(finished)}"
+    assert all(json.loads(b)["key"] for b in finished.values()), "a result was left half written"
+    second = subprocess.run(command, cwd=paths.ROOT, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"{len(finished)} unchanged results reused" in second.stdout, second.stdout
+    assert all((results / name).read_bytes() == data for name, data in finished.items()), "a finished result was redone"
+    grades = grader.read_grades(course_root / "reports" / "grades.csv")
+    assert grades["solutions"][assignment] == (21.0, 21.0) and grades["blank"][assignment][0] == 0
+    assert 0 < grades["partly_wrong"][assignment][0] < 21

@@ -1,0 +1,124 @@
+"""Benchmark: what the grading box costs. Boxed grading (--jobs 1 and --jobs 2) against plain `nbgrader autograde`
+on the same submissions, in one run, on one machine.
+
+    .venv/bin/python benchmarks/grading.py [--skip-plain]
+
+The class: the sample class (solutions, partly_wrong, blank) for every assignment, plus the adversarial
+submissions of course_tests/adversarial on 01_setup. Plain nbgrader grades only the attacks that are safe to run
+without a box (it would run the writer, the bombs and the endless loops with your permissions); the box grades all
+of them, and the time for the unsafe ones is printed apart. Each mode starts from the same released course with no
+stored results; the time is that of recording grades in the gradebook (plain: `nbgrader autograde` for every
+assignment; boxed: the boxes, then `nbgrader autograde` with BoxedGrades), not of feedback or export.
+
+Prints wall times, seconds per notebook and the ratios, and each attack's score under both graders. Figures only;
+nothing here is a test.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from trailblaze import data, grader, paths, pipeline  # noqa: E402
+
+data.use_offline_data()
+from course_tests import adversarial  # noqa: E402
+
+UNSAFE_WITHOUT_A_BOX = {a.student for a in adversarial.ATTACKS
+                        if a.threat.startswith(("3", "4"))}  # writes outside, ends early or never, bombs
+
+
+def build_class(root: Path) -> None:
+    shutil.copytree(paths.SOURCE, root / "source")
+    pipeline.prepare(root, say=lambda _: None)
+    bases = pipeline.sample_submissions(adversarial.ASSIGNMENT, root)
+    adversarial.write_attacks(root, bases, canary_port=9)  # nothing listens on port 9 here
+
+
+def fresh_copy(template: Path, name: str, students: set[str] | None = None) -> Path:
+    root = template.parent / name
+    shutil.copytree(template, root)
+    if students is not None:
+        for folder in (root / "submitted").iterdir():
+            if folder.name not in students:
+                shutil.rmtree(folder)
+    return root
+
+
+def record(root: Path, plain: bool) -> None:
+    env = {"TRAILBLAZE_GRADER": "execute"} if plain else {grader.UNBOXED_VARIABLE: "0", grader.LIMITS_VARIABLE: ""}
+    nbgrader = grader.Nbgrader(root, env=env)
+    for assignment in paths.assignments():
+        nbgrader("autograde", assignment, "--force")
+
+
+def timed(label: str, action) -> float:
+    start = time.perf_counter()
+    action()
+    seconds = time.perf_counter() - start
+    print(f"  {label:<46} {seconds:7.1f} s", flush=True)
+    return seconds
+
+
+def boxed(root: Path, jobs: int) -> None:
+    grader.box_class(root, paths.assignments(), jobs, unboxed=False, say=lambda _: None)
+    record(root, plain=False)
+
+
+def count(root: Path) -> int:
+    return sum(1 for _ in (root / "submitted").glob("*/*/*.ipynb"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-plain", action="store_true", help="time only the boxed runs")
+    args = parser.parse_args()
+    grader.box_or_refuse(unboxed=False)
+    with tempfile.TemporaryDirectory(prefix="trailblaze-bench-") as scratch:
+        template = Path(scratch) / "class"
+        build_class(template)
+        everyone = {p.name for p in (template / "submitted").iterdir()}
+        safe = everyone - UNSAFE_WITHOUT_A_BOX
+        print(f"{os.cpu_count()} CPUs; the same {count(fresh_copy(template, 'probe', safe))} notebooks "
+              f"({len(safe)} students) for every grader, then the {len(UNSAFE_WITHOUT_A_BOX)} unsafe attacks boxed")
+        times = {}
+        plain_root = fresh_copy(template, "plain", safe)
+        if not args.skip_plain:
+            times["plain"] = timed("plain nbgrader autograde", lambda: record(plain_root, plain=True))
+        for jobs in (1, 2):
+            root = fresh_copy(template, f"boxed{jobs}", safe)
+            times[f"jobs{jobs}"] = timed(f"boxed, --jobs {jobs}", lambda: boxed(root, jobs))
+        unsafe_root = fresh_copy(template, "unsafe", UNSAFE_WITHOUT_A_BOX | {"solutions"})
+        timed("boxed, --jobs 2, the unsafe attacks (+ solutions)", lambda: boxed(unsafe_root, 2))
+
+        n = count(fresh_copy(template, "probe2", safe))
+        print("\nper notebook: " + ", ".join(f"{k} {v / n:.2f} s" for k, v in times.items()))
+        if "plain" in times:
+            print(f"box cost: --jobs 1 / plain = {times['jobs1'] / times['plain']:.2f}x, "
+                  f"--jobs 2 / plain = {times['jobs2'] / times['plain']:.2f}x")
+        print(f"speed-up with 2 jobs: {times['jobs1'] / times['jobs2']:.2f}x")
+
+        print("\nattack scores (of 21 on 01_setup): plain nbgrader -> boxed")
+        boxed_grades = grader.read_grades(export(Path(scratch) / "boxed2"))
+        boxed_grades |= grader.read_grades(export(unsafe_root))
+        plain_grades = grader.read_grades(export(plain_root)) if "plain" in times else {}
+        for attack in adversarial.ATTACKS:
+            plain_score = plain_grades.get(attack.student, {}).get(adversarial.ASSIGNMENT)
+            shown = f"{plain_score[0]:g}" if plain_score else "(not run unboxed)"
+            print(f"  {attack.student:<28} {shown:>18} -> {boxed_grades[attack.student][adversarial.ASSIGNMENT][0]:g}")
+
+
+def export(root: Path) -> Path:
+    target = root / "reports" / "grades.csv"
+    grader.Nbgrader(root, append=True)("export", f"--to={target}")
+    return target
+
+
+if __name__ == "__main__":
+    main()
