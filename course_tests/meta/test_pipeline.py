@@ -100,3 +100,21 @@ def test_an_interrupted_run_resumes_without_regrading_finished_notebooks(course_
     grades = grader.read_grades(course_root / "reports" / "grades.csv")
     assert grades["solutions"][assignment] == (21.0, 21.0) and grades["blank"][assignment][0] == 0
     assert 0 < grades["partly_wrong"][assignment][0] < 21
+
+
+def test_without_a_box_grading_stops_before_it_starts_unless_told_to_grade_unboxed(course_root, monkeypatch):
+    from course_tests import boxed
+    monkeypatch.setattr(boxed, "box_problem", lambda: "bwrap is not installed (simulated)")
+    with pytest.raises(grader.GradingError, match="(?s)bwrap is not installed.*--unboxed"):
+        pipeline.run(course_root)
+    assert not (course_root / "release").exists(), "the main job must refuse before it writes anything"
+    assignment = "01_setup"
+    pipeline.release(grader.Nbgrader(course_root), assignment)
+    pipeline.write_submissions(assignment, course_root)
+    with pytest.raises(grader.GradingError, match="cannot build the grading box"):
+        grader.grade(course_root, [assignment])
+    assert not (course_root / "autograded").exists() and not (course_root / "reports" / "results").exists()
+    lines: list[str] = []
+    grades = grader.grade(course_root, [assignment], unboxed=True, say=lines.append)
+    assert "GRADING UNBOXED" in "\n".join(lines)
+    assert grades["solutions"][assignment] == (21.0, 21.0) and grades["blank"][assignment][0] == 0
