@@ -44,6 +44,7 @@ class Limits:
     open_files: int = 256
     file_bytes: int = 64 << 20       # the largest file it may write (its output log included)
     total_seconds: float = 600.0     # wall time for all of one notebook's checks; later calls fail at once
+    disk_bytes: int = 512 << 20      # each writable place in the box (its home, /tmp, /dev/shm) is a tmpfs this big
 
 
 @lru_cache(maxsize=1)
@@ -77,12 +78,17 @@ def NAMESPACES() -> list[str]:
     return ["--unshare-all"]
 
 
-def box_arguments(scratch: Path) -> list[str]:
-    # /tmp and /dev/shm private and writable by the child's uid (DataLoader workers share tensors through /dev/shm)
-    args = ["bwrap", *NAMESPACES(), "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+BOX_HOME = "/scratch"  # the child's home and working directory inside the box: a size-limited tmpfs
+
+
+def box_arguments(limits: Limits) -> list[str]:
+    # Writable: only its home, /tmp and /dev/shm (DataLoader workers share tensors there), private size-limited
+    # tmpfs mounts that vanish with the box, so nothing it writes reaches the grader's disk or outlives a restart.
+    args = ["bwrap", *NAMESPACES(), "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
+    for place in ("/tmp", "/dev/shm", BOX_HOME):
+        args += ["--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", place]
     system = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", sys.base_prefix, sys.prefix]
-    mounts = [str(p) for p in [*system, paths.ROOT / "course_tests", paths.ROOT / "trailblaze", paths.DATA, scratch]]
+    mounts = [str(p) for p in [*system, paths.ROOT / "course_tests", paths.ROOT / "trailblaze", paths.DATA]]
     # bwrap creates missing parents of a mount point as root-only directories: make them traversable first
     parents = {str(parent) for m in mounts for parent in Path(m).parents if parent != Path("/")}
     for parent in sorted(parents, key=lambda p: p.count("/")):
@@ -99,24 +105,28 @@ def box_arguments(scratch: Path) -> list[str]:
         args += ["--ro-bind", str(paths.DATA), str(paths.DATA)]
     for node in gpu_nodes():  # the GPU, where there is one
         args += ["--dev-bind", str(node), str(node)]
-    args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
+    args += ["--chdir", BOX_HOME]
     if os.geteuid() == 0:
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]  # for the child's drop to box_uid(), only
     return args + ["--"]
 
 
-def child_environment(scratch: Path) -> dict[str, str]:
+def child_environment(home: str) -> dict[str, str]:
+    """tiktoken writes a cache entry the first time it reads a file by a new path: the child copies the read-only
+    cache (TRAILBLAZE_TIKTOKEN_SOURCE) into its home before any student code runs."""
     keep = {k: os.environ[k] for k in (paths.DATA_VARIABLE, "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
             if k in os.environ}
-    # tiktoken writes a cache entry the first time it reads a file by a new path: it gets a writable copy
-    cache = scratch / "tiktoken"
-    if not cache.exists():
-        shutil.copytree(os.environ.get("TIKTOKEN_CACHE_DIR", paths.TIKTOKEN_CACHE), cache)
-        for entry in [cache, *cache.iterdir()]:
-            entry.chmod(0o777 if entry.is_dir() else 0o666)
-    return {**keep, "TIKTOKEN_CACHE_DIR": str(cache), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(paths.ROOT),
-            "HOME": str(scratch), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg",
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "TMPDIR": "/tmp"}
+    return {**keep, "TRAILBLAZE_TIKTOKEN_SOURCE": os.environ.get("TIKTOKEN_CACHE_DIR", str(paths.TIKTOKEN_CACHE)),
+            "TIKTOKEN_CACHE_DIR": f"{home}/tiktoken", "HOME": home, "TMPDIR": "/tmp",
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            "MPLBACKEND": "Agg", "PYTHONSAFEPATH": "1"}
+
+
+# The child's interpreter runs isolated (-I: no current directory, PYTHONPATH or user site on sys.path), so nothing
+# a student writes into the scratch directory, its working directory, can stand in for torch or for the child itself
+# when the child is restarted after a crash.
+CHILD_BOOT = (f"import sys; sys.path.insert(0, {str(paths.ROOT)!r}); import runpy; "
+              "runpy.run_module('course_tests.child', run_name='__main__', alter_sys=True)")
 
 
 def gpu_nodes() -> list[Path]:
@@ -170,22 +180,25 @@ class Boxed(Implementation):
         self.load_failure: StudentError | None = None
         self.timed_out: dict[str, StudentError] = {}
         self.started_at: float | None = None
+        # The grader's own directory: the child's output log (the child gets only its file descriptor) and, unboxed,
+        # the child's home. Boxed, the child cannot see it at all.
         self.scratch = Path(tempfile.mkdtemp(prefix="trailblaze-box-"))
-        os.chmod(self.scratch, 0o777)
+        self.log = os.open(self.scratch / "output.log", os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
 
     # --- the child's life ---------------------------------------------------------------------------------------
     def start(self) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        command = [sys.executable, "-m", "course_tests.child", str(to_child_r), str(from_child_w)]
-        if not self.unboxed:
-            command = box_arguments(self.scratch) + command + ([str(box_uid())] if box_uid() else [])
-        log = open(self.scratch / "output.log", "ab")
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                        pass_fds=(to_child_r, from_child_w), cwd=self.scratch,
-                                        env=child_environment(self.scratch), preexec_fn=apply_limits(self.limits),
+        command = [sys.executable, "-I", "-c", CHILD_BOOT, str(to_child_r), str(from_child_w)]
+        home = str(self.scratch / "home") if self.unboxed else BOX_HOME
+        if self.unboxed:
+            os.makedirs(home, exist_ok=True)
+        else:
+            command = box_arguments(self.limits) + command + ([str(box_uid())] if box_uid() else [])
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                                        pass_fds=(to_child_r, from_child_w), cwd=home if self.unboxed else "/",
+                                        env=child_environment(home), preexec_fn=apply_limits(self.limits),
                                         start_new_session=True)
-        log.close()
         os.close(to_child_r)
         os.close(from_child_w)
         self.writer, self.reader = os.fdopen(to_child_w, "wb"), os.fdopen(from_child_r, "rb", buffering=0)
@@ -194,7 +207,8 @@ class Boxed(Implementation):
             assert hello == {"ok": True, "ready": True}
         except (TimeoutError, EOFError, AssertionError, wire.WireError):
             self.stop()
-            log = (self.scratch / "output.log").read_text(errors="replace").strip()[-1500:]
+            size = os.fstat(self.log).st_size
+            log = os.pread(self.log, 1500, max(0, size - 1500)).decode(errors="replace").strip()
             raise GraderFault(f"the grading box did not start{' (unboxed)' if self.unboxed else ''}; before any "
                               f"student code ran it printed:\n{log or '(nothing)'}") from None
         try:
@@ -221,6 +235,9 @@ class Boxed(Implementation):
 
     def close(self) -> None:
         self.stop()
+        if self.log is not None:
+            os.close(self.log)
+            self.log = None
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __del__(self):

@@ -13,6 +13,7 @@ protocol. This process is untrusted once student code has run: the parent believ
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 
@@ -31,6 +32,9 @@ def serve(fd_in: int, fd_out: int) -> None:
     from course_tests.implementation import StudentError, as_student_error, load_sources
 
     reader, writer = os.fdopen(fd_in, "rb"), os.fdopen(fd_out, "wb")
+    cache, source = os.environ.get("TIKTOKEN_CACHE_DIR"), os.environ.get("TRAILBLAZE_TIKTOKEN_SOURCE")
+    if cache and source and not os.path.exists(cache):  # a writable copy: tiktoken adds entries as it reads
+        shutil.copytree(source, cache)
     wire.write_frame(writer, {"ok": True, "ready": True})  # before any student code: the box itself works
     impl = None
     while True:

@@ -187,6 +187,31 @@ def count_parameters(model, trainable_only=False):
             f.write(block)
 '''
 
+PLANTS = '''
+def count_parameters(model, trainable_only=False):
+    import os
+    os.makedirs("course_tests", exist_ok=True)
+    for name, code in [("torch.py", "raise SystemExit(7)"), ("course_tests/__init__.py", ""),
+                       ("course_tests/child.py", "import os; os._exit(7)"), ("sitecustomize.py", "raise SystemExit(7)")]:
+        with open(name, "w") as f:
+            f.write(code)
+    os._exit(1)  # the grader restarts the process for the next check: would it import these?
+'''
+
+DISK_FILLER = '''
+def count_parameters(model, trainable_only=False):
+    import itertools
+    block = b"\\0" * (1 << 20)
+    try:
+        for i in itertools.count():  # 60 MiB files, under the file size limit, until the disk is full
+            with open(f"fill{i}.bin", "wb") as f:
+                for _ in range(60):
+                    f.write(block)
+    except OSError:
+        pass
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+'''
+
 NETWORK = '''
 import socket
 def _fetch(host, port):
@@ -235,9 +260,12 @@ ATTACKS = [
     Attack("adv_fork_bomb", "4 fork bomb", "forks forever", base="solutions",
            cells={"count_parameters": FORK_BOMB}, costs=("count_parameters_tests",), says='stopped after|killed|died'),
     Attack("adv_output_flood", "4 output flood", "prints 1 MB lines forever", base="solutions",
-           cells={"count_parameters": OUTPUT_FLOOD}, costs=("count_parameters_tests",), says='over the size limit'),
+           cells={"count_parameters": OUTPUT_FLOOD}, costs=("count_parameters_tests",), says='File too large|over the size limit'),
     Attack("adv_huge_file", "4 huge file", "writes a file forever", base="solutions",
-           cells={"count_parameters": HUGE_FILE}, costs=("count_parameters_tests",), says='over the size limit'),
+           cells={"count_parameters": HUGE_FILE}, costs=("count_parameters_tests",), says='File too large|over the size limit'),
+    Attack("adv_fills_the_disk", "4 huge files", "writes 60 MiB files until the disk is full, then answers "
+           "correctly: its home is a small tmpfs, so it is full in a second and the answer is worth full marks",
+           base="solutions", cells={"count_parameters": DISK_FILLER}, costs=()),
     Attack("adv_edits_locked_cells", "5 tamper with the notebook",
            "rewrites every test cell to print PASS and return full points, raises their points to 100, empties the "
            "visible tests", tamper="edit_tests"),
@@ -250,6 +278,10 @@ ATTACKS = [
     Attack("adv_shadows_modules", "5 ship files beside the notebook",
            "torch.py and numpy.py that exit, and a course_tests package whose grade_cell prints PASS",
            extra_files=SHADOWS),
+    Attack("adv_plants_modules_in_scratch", "5 shadow imports",
+           "writes torch.py, sitecustomize.py and a course_tests package into its working directory, then crashes "
+           "so that the restarted process would import them", base="solutions", cells={"count_parameters": PLANTS},
+           costs=("count_parameters_tests",), says="exit code 1"),
     Attack("adv_phones_home", "6 phone home",
            "connects to an accomplice on the grader's loopback, to 1.1.1.1 and to pypi.org, and execs what it gets",
            cells={"count_parameters": NETWORK}),
