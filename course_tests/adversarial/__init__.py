@@ -204,7 +204,7 @@ def count_parameters(model, trainable_only=False):
     block = b"\\0" * (1 << 20)
     try:
         for i in itertools.count():  # 60 MiB files, under the file size limit, until the disk is full
-            with open(f"fill{i}.bin", "wb") as f:
+            with open(f"fill{{i}}.bin", "wb") as f:
                 for _ in range(60):
                     f.write(block)
     except OSError:
