@@ -6,9 +6,8 @@ course_tests/meta/test_adversarial.py grades them with the instructor's solution
 each scores no more than it deserves (exactly what it deserves where the attack only costs the points it touches),
 that the grader survives every one, and that nothing outside the box was read or written.
 
-Most attacks would pay on plain `nbgrader autograde`: the liar and the shadowing modules rewrite what the hidden
-tests see, the reader execs the instructor's solutions, the network one fetches them (benchmarks/grading.py
-shows plain nbgrader's scores for the ones that are safe to run without a box). This folder is hidden from the box.
+benchmarks/grading.py also grades the attacks that are safe to run without a box with plain `nbgrader autograde`
+and prints both scores side by side. This folder is hidden from the box.
 """
 from __future__ import annotations
 
