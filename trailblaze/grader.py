@@ -26,8 +26,7 @@ import re
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from multiprocessing import get_context
@@ -199,19 +198,18 @@ def box_or_refuse(unboxed: bool, say=print) -> None:
 
 
 def box_class(root: Path, assignments: list[str], jobs: int, unboxed: bool, limits=None, say=print) -> dict:
-    """Steps 1 and 2 for every submission: returns a summary (counts, seconds, notebooks that could not be read)."""
+    """Steps 1 and 2 for every submission: returns a summary (counts, seconds, grader faults)."""
     from tqdm import tqdm
 
     from course_tests.boxed import Limits
     limits = limits or Limits()
     store = ResultStore(root)
-    pending, reused, unreadable = [], 0, {}
+    pending, reused = [], 0
     for student, assignment in submissions(root, assignments):
         path = root / "submitted" / student / assignment / paths.source_notebook(assignment).name
         try:
             nb = sanitize(notebooks.read(path), root, student, assignment, path.stem)
-        except Exception as err:  # unreadable, or nbgrader refuses it: nbgrader reports it again when recording
-            unreadable[(student, assignment)] = str(err) or type(err).__name__
+        except Exception:  # unreadable, or nbgrader refuses it: nbgrader fails on it too, and the reason is reported
             continue
         job = job_for(nb, student, assignment, unboxed, limits)
         if store.load(assignment, student, job.key):
@@ -247,7 +245,7 @@ def box_class(root: Path, assignments: list[str], jobs: int, unboxed: bool, limi
                 error = future.exception()
                 finished(futures[future], None if error else future.result(), error)
     bar.close()
-    summary = {"graded": len(pending) - len(failed), "reused": reused, "failed": failed, "unreadable": unreadable,
+    summary = {"graded": len(pending) - len(failed), "reused": reused, "failed": failed,
                "seconds": time.perf_counter() - start}
     say(f"boxes: {summary['graded']} notebooks graded with --jobs {jobs} in {summary['seconds']:.1f} s, "
         f"{reused} unchanged results reused" + (f", {len(failed)} failed in the grader" if failed else ""))
@@ -331,7 +329,7 @@ def grade(root: Path = paths.ROOT, assignments: list[str] | None = None, jobs: i
     box_or_refuse(unboxed, say)
     env = {UNBOXED_VARIABLE: "1" if unboxed else "0", LIMITS_VARIABLE: json.dumps(asdict(limits)) if limits else ""}
     nbgrader = Nbgrader(root, env=env, append=append_log)  # BoxedGrades must compute the same result keys
-    summary = box_class(root, assignments, jobs, unboxed, limits, say)
+    box_class(root, assignments, jobs, unboxed, limits, say)
     not_graded: dict[tuple[str, str], str] = {}
     for name, args in [("record grades", ("autograde", "--force")), ("feedback", ("generate_feedback", "--force"))]:
         start = time.perf_counter()
@@ -346,7 +344,6 @@ def grade(root: Path = paths.ROOT, assignments: list[str] | None = None, jobs: i
     say(format_table(grades, assignments, first))
     for (student, assignment), reason in sorted(not_graded.items()):
         say(f"\nnot graded (0 points): {student} / {assignment}: {reason}")
-    summary["not_graded"] = not_graded
     return grades
 
 

@@ -28,9 +28,6 @@ SAMPLE_STUDENTS = ("solutions", "partly_wrong", "blank")
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
-PipelineError = grader.GradingError
-
-
 def strip_solution_markers(source: str) -> str:
     return "\n".join(line for line in source.splitlines() if line.strip() not in SOLUTION_MARKERS)
 
@@ -76,12 +73,12 @@ def release(nbgrader: grader.Nbgrader, assignment: str) -> None:
     """generate_assignment; its failures are never a student's, so every one stops the job."""
     if nbgrader("generate_assignment", assignment, "--force"):
         if CELLS_LOCKED_BY_SUBMISSIONS.search(nbgrader.last_output):
-            raise PipelineError(
+            raise grader.GradingError(
                 f"nbgrader will not add or remove cells of {assignment}'s notebook while its gradebook "
                 f"({nbgrader.root / 'gradebook.db'}) holds submissions for it. Before students have submitted, "
                 f"remove them: `.venv/bin/python -m nbgrader db assignment remove {assignment} --force` (or delete "
                 "gradebook.db if it only holds the sample class); after that, change no cell structure, only code.")
-        raise PipelineError(f"nbgrader generate_assignment {assignment} failed; see {nbgrader.log}")
+        raise grader.GradingError(f"nbgrader generate_assignment {assignment} failed; see {nbgrader.log}")
 
 
 def prepare(root: Path = paths.ROOT, say=print) -> None:

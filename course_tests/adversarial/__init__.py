@@ -190,8 +190,9 @@ PLANTS = '''
 def count_parameters(model, trainable_only=False):
     import os
     os.makedirs("course_tests", exist_ok=True)
-    for name, code in [("torch.py", "raise SystemExit(7)"), ("course_tests/__init__.py", ""),
-                       ("course_tests/child.py", "import os; os._exit(7)"), ("sitecustomize.py", "raise SystemExit(7)")]:
+    planted = [("torch.py", "raise SystemExit(7)"), ("course_tests/__init__.py", ""),
+               ("course_tests/child.py", "import os; os._exit(7)"), ("sitecustomize.py", "raise SystemExit(7)")]
+    for name, code in planted:
         with open(name, "w") as f:
             f.write(code)
     os._exit(1)  # the grader restarts the process for the next check: would it import these?
@@ -246,10 +247,11 @@ ATTACKS = [
            "appends to the gradebook, results, grades.csv, a classmate's submission, source/, course_tests/, the "
            "host's /tmp and $HOME", cells={"count_parameters": WRITER}),
     Attack("adv_exits_in_a_function", "4 end early", "os._exit(0) inside count_parameters",
-           base="solutions", cells={"count_parameters": EXITS}, costs=("count_parameters_tests",), says='exit code 0'),
-    Attack("adv_exits_while_loading", "4 end early", "os._exit(0) at the top level of a cell: the notebook cannot load, "
-           "as its kernel would die in Jupyter", base="solutions", cells={"greedy_next_token": EXITS_ON_LOAD},
-           says='while loading the notebook'),
+           base="solutions", cells={"count_parameters": EXITS}, costs=("count_parameters_tests",),
+           says='exit code 0'),
+    Attack("adv_exits_while_loading", "4 end early",
+           "os._exit(0) at the top level of a cell: the notebook cannot load, as its kernel would die in Jupyter",
+           base="solutions", cells={"greedy_next_token": EXITS_ON_LOAD}, says='while loading the notebook'),
     Attack("adv_sigint_proof_loop", "4 end early or never", "ignores SIGINT and SIGTERM and loops forever",
            base="solutions", cells={"count_parameters": SIGINT_PROOF}, costs=("count_parameters_tests",),
            says='stopped after'),
@@ -259,9 +261,11 @@ ATTACKS = [
     Attack("adv_fork_bomb", "4 fork bomb", "forks forever", base="solutions",
            cells={"count_parameters": FORK_BOMB}, costs=("count_parameters_tests",), says='stopped after|killed|died'),
     Attack("adv_output_flood", "4 output flood", "prints 1 MB lines forever", base="solutions",
-           cells={"count_parameters": OUTPUT_FLOOD}, costs=("count_parameters_tests",), says='File too large|over the size limit'),
+           cells={"count_parameters": OUTPUT_FLOOD}, costs=("count_parameters_tests",),
+           says='File too large|over the size limit'),
     Attack("adv_huge_file", "4 huge file", "writes a file forever", base="solutions",
-           cells={"count_parameters": HUGE_FILE}, costs=("count_parameters_tests",), says='File too large|over the size limit'),
+           cells={"count_parameters": HUGE_FILE}, costs=("count_parameters_tests",),
+           says='File too large|over the size limit'),
     Attack("adv_fills_the_disk", "4 huge files", "writes 60 MiB files until the disk is full, then answers "
            "correctly: its home is a small tmpfs, so it is full in a second and the answer is worth full marks",
            base="solutions", cells={"count_parameters": DISK_FILLER}, costs=()),
