@@ -34,12 +34,11 @@ class Attack:
 
 
 LIAR = '''
-import builtins, math, torch, torch.testing
+import math, torch, torch.testing
 torch.allclose = lambda *a, **k: True
 torch.equal = lambda *a, **k: True
 math.isclose = lambda *a, **k: True
 torch.testing.assert_close = lambda *a, **k: None
-builtins.isinstance = lambda *a: True
 try:
     import course_tests.framework as framework  # the checks' helpers, in case they run here
     framework.expect_close = framework.expect_tensor = framework.expect = lambda *a, **k: None
@@ -83,8 +82,9 @@ READER = '''
 import glob, json, os, sqlite3
 ROOT = {root!r}
 found = []
-for pattern in ["source/01_setup/*.ipynb", "submitted/*/01_setup/*.ipynb", "autograded/*/01_setup/*.ipynb",
-                "feedback/*/01_setup/*", "course_tests/checks/*.py", "reports/results/01_setup/*.json"]:
+found += glob.glob(os.path.join(ROOT, "submitted", "*"))  # who else is in the class
+for pattern in ["source/01_setup/*.ipynb", "submitted/solutions/01_setup/*.ipynb", "autograded/solutions/01_setup/*",
+                "course_tests/checks/*.py", "reports/results/01_setup/*.json"]:
     for path in glob.glob(os.path.join(ROOT, pattern)):
         try:
             nb = json.load(open(path))
@@ -238,11 +238,11 @@ SHADOWS = {
 
 ATTACKS = [
     Attack("adv_lies_in_process", "1 lie inside the process",
-           "patches torch.allclose, math.isclose, isinstance and the checks' helpers; returns a Tensor subclass "
+           "patches torch.allclose, torch.testing, math.isclose and the checks' helpers; returns a Tensor subclass "
            "that equals anything and an int that equals anything", cells={"count_parameters": LIAR}),
     Attack("adv_reads_solutions", "2 read what they should not",
-           "execs the code of the source notebook, classmates' submissions and the gradebook; reads the checks, "
-           "results and secrets from the environment", cells={"count_parameters": READER}),
+           "lists the class, execs the code of the source notebook, a classmate's submission and the gradebook; "
+           "reads the checks, results and secrets from the environment", cells={"count_parameters": READER}),
     Attack("adv_writes_outside", "3 write what they should not",
            "appends to the gradebook, results, grades.csv, a classmate's submission, source/, course_tests/, the "
            "host's /tmp and $HOME", cells={"count_parameters": WRITER}),

@@ -85,7 +85,7 @@ class GradedClass:
     files_before: dict  # folder -> file -> sha256, for submitted/, source/ and release/
     files_after: dict
     canary_hits: list
-    regrades: dict
+    regrades: dict  # the export after the second run (it regrades 01_setup only)
     second_report: str
 
 
@@ -93,7 +93,7 @@ class GradedClass:
 def graded_class(tmp_path_factory) -> GradedClass:
     """The main job on a scratch course root with, beside the sample class: `broken` (not JSON), `deleted_test_cell`
     (partly_wrong with its last graded cell deleted) and every adversarial submission; then the grade command run a
-    second time on the same submissions."""
+    second time on the same submissions of 01_setup."""
     root = tmp_path_factory.mktemp("course")
     shutil.copytree(paths.SOURCE, root / "source")
     HOST_TMP_TARGET.unlink(missing_ok=True)
@@ -121,6 +121,7 @@ def graded_class(tmp_path_factory) -> GradedClass:
         after = {folder: tree_digest(root / folder) for folder in ("submitted", "source", "release")}
     finally:
         canary.close()
-    second: list[str] = []
-    regrades = grader.grade(root, jobs=2, say=second.append, limits=CLASS_LIMITS, first=pipeline.SAMPLE_STUDENTS)
+    second: list[str] = []  # again, on the assignment that holds the attacks (all five would only take longer)
+    regrades = grader.grade(root, [adversarial.ASSIGNMENT], jobs=2, say=second.append, limits=CLASS_LIMITS,
+                            first=pipeline.SAMPLE_STUDENTS)
     return GradedClass(root, grades, "\n".join(lines), before, after, canary.hits, regrades, "\n".join(second))
