@@ -98,7 +98,7 @@ HOARDER = '''
 def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
     hoard = []
     while True:
-        hoard.append(bytearray(1 << 26))
+        hoard.append(bytes(1 << 26))  # calloc: address space grows at once, memory is never touched
 '''
 
 
