@@ -52,7 +52,7 @@ def box_problem() -> str | None:
     """None when bwrap can build the box here; otherwise why not, in words an instructor can act on."""
     if not shutil.which("bwrap"):
         return "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
-    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", *NAMESPACES(), "--die-with-parent", "--", "true"],
+    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", *namespaces(), "--die-with-parent", "--", "true"],
                            capture_output=True, text=True)
     if probe.returncode:
         return f"bwrap cannot create namespaces here: {probe.stderr.strip()[:300]}"
@@ -69,7 +69,7 @@ def box_uid() -> int | None:
     return BOX_UID_BASE + os.getpid() % 30000 if os.geteuid() == 0 else None
 
 
-def NAMESPACES() -> list[str]:
+def namespaces() -> list[str]:
     """As root: new mount, PID, network, IPC, UTS and cgroup namespaces, but no user namespace, because inside one
     the child's uid would map back to root on the host (exempt from RLIMIT_NPROC); the child drops to box_uid()
     itself, with the only two capabilities it is given. Unprivileged: a user namespace is what makes bwrap work."""
@@ -84,7 +84,7 @@ BOX_HOME = "/scratch"  # the child's home and working directory inside the box: 
 def box_arguments(limits: Limits) -> list[str]:
     # Writable: only its home, /tmp and /dev/shm (DataLoader workers share tensors there), private size-limited
     # tmpfs mounts that vanish with the box, so nothing it writes reaches the grader's disk or outlives a restart.
-    args = ["bwrap", *NAMESPACES(), "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
+    args = ["bwrap", *namespaces(), "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
     for place in ("/tmp", "/dev/shm", BOX_HOME):
         args += ["--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", place]
     system = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", sys.base_prefix, sys.prefix]
@@ -194,7 +194,8 @@ class Boxed(Implementation):
         if self.unboxed:
             os.makedirs(home, exist_ok=True)
         else:
-            command = box_arguments(self.limits) + command + ([str(box_uid())] if box_uid() else [])
+            uid = box_uid()
+            command = box_arguments(self.limits) + command + ([str(uid)] if uid is not None else [])
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
                                         pass_fds=(to_child_r, from_child_w), cwd=home if self.unboxed else "/",
                                         env=child_environment(home), preexec_fn=apply_limits(self.limits),

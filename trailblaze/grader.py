@@ -109,12 +109,12 @@ class Job:
     key: str
     unboxed: bool
     limits: object
+    devices: list  # the devices the checks run on: part of the key, so the grading and the key cannot disagree
 
 
 def grade_notebook(job: Job) -> Result:
     """Run every grade cell's checks against the notebook's code in a box. Student code cannot make this raise."""
     from course_tests.boxed import Boxed
-    from course_tests.framework import available_devices
     from course_tests.grading import checks_for, grade_cell_report
 
     start = time.perf_counter()
@@ -123,7 +123,7 @@ def grade_notebook(job: Job) -> Result:
     try:
         grades = {}
         for grade_id in dict.fromkeys(c.grade_id for c in checks_for(job.assignment)):
-            earned, total, report = grade_cell_report(impl, grade_id, available_devices())
+            earned, total, report = grade_cell_report(impl, grade_id, job.devices)
             grades[grade_id] = {"earned": earned, "total": total, "report": report}
         load_errors = list(impl.load_errors)
     finally:
@@ -157,9 +157,9 @@ def sanitize(nb, root: Path, student: str, assignment: str, notebook_id: str):
 
 def job_for(nb, student: str, assignment: str, unboxed: bool, limits) -> Job:
     from course_tests.framework import available_devices
-    cells = notebooks.implementation_sources(nb)
-    return Job(student, assignment, cells, result_key(assignment, cells, limits, unboxed, available_devices()),
-               unboxed, limits)
+    cells, devices = notebooks.implementation_sources(nb), available_devices()
+    return Job(student, assignment, cells, result_key(assignment, cells, limits, unboxed, devices), unboxed, limits,
+               devices)
 
 
 def submissions(root: Path, assignments: list[str]) -> list[tuple[str, str]]:
