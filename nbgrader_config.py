@@ -35,7 +35,7 @@ c.Autograde.sanitize_preprocessors = [
 ]
 
 # nbgrader's own list with Execute replaced by BoxedGrades: student code runs in a box, the course's checks run
-# in the grader, and each test cell gets its report and points as outputs (see trailblaze/grader.py). Demo cells
+# in the grader, and each test cell gets its report and points as outputs (see trailblaze/stages/). Demo cells
 # are skipped and stderr is demoted to stdout (replacing IgnorePattern, which would delete those outputs instead).
 # TRAILBLAZE_GRADER=execute selects plain nbgrader (every cell executed in one kernel, the hidden tests in the same
 # process as student code): only benchmarks/grading.py uses it, to measure what the box costs.

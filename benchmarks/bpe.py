@@ -15,13 +15,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trailblaze import data, paths  # noqa: E402
+from trailblaze import data  # noqa: E402
+from trailblaze.coursedir import CORPUS, COURSE  # noqa: E402
 
 data.use_offline_data()
 import tiktoken  # noqa: E402
 
 from course_tests.adapters.tokenization import GPT2_SPECIAL_TOKENS, gpt2_ranks  # noqa: E402
-from course_tests.implementation import load_notebook  # noqa: E402
+from course_tests import adapters_for  # noqa: E402
+from gradebox.student import load_notebook  # noqa: E402
 
 
 def timed(fn, *args, **kwargs):
@@ -37,12 +39,12 @@ def main() -> None:
     parser.add_argument("--verify", action="store_true", help="compare with the direct reference trainer (slow)")
     args = parser.parse_args()
 
-    impl = load_notebook(paths.source_notebook("02_tokenization"), "02_tokenization")
+    impl = load_notebook(COURSE.source_notebook("02_tokenization"), "02_tokenization", adapters_for("02_tokenization"))
     if impl.load_errors:
         sys.exit(f"the instructor's notebook did not load: {impl.load_errors}")
     ns = impl.student.namespace
-    val = (paths.CORPUS / "val.txt").read_text(encoding="utf-8")
-    train = (paths.CORPUS / "train.txt").read_text(encoding="utf-8")[:args.train_chars]
+    val = (CORPUS / "val.txt").read_text(encoding="utf-8")
+    train = (CORPUS / "train.txt").read_text(encoding="utf-8")[:args.train_chars]
     mb = len(val.encode()) / 1e6
     print(f"machine: {os.cpu_count()} CPUs; validation split {mb:.2f} MB; training text {len(train.encode()) / 1e6:.2f} MB")
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trailblaze import data, paths  # noqa: E402
+from trailblaze import data  # noqa: E402
+from trailblaze.coursedir import COURSE  # noqa: E402
 
 data.use_offline_data()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,7 +30,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from course_tests import models  # noqa: E402
-from course_tests.implementation import load_notebook  # noqa: E402
+from course_tests import adapters_for  # noqa: E402
+from gradebox.student import load_notebook  # noqa: E402
 from flops import peak_flops, training_flops_per_token  # noqa: E402
 
 
@@ -67,7 +69,7 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = True  # what a user training would have on
         torch.backends.cudnn.allow_tf32 = True
 
-    impl = load_notebook(paths.source_notebook("04_gpt"), "04_gpt")
+    impl = load_notebook(COURSE.source_notebook("04_gpt"), "04_gpt", adapters_for("04_gpt"))
     if impl.load_errors:
         sys.exit(f"the instructor's notebook did not load: {impl.load_errors}")
     ns = impl.student.namespace

@@ -25,7 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trailblaze import data, grader, paths, pipeline  # noqa: E402
+from trailblaze import data, pipeline  # noqa: E402
+from trailblaze.coursedir import COURSE, CourseDirectory  # noqa: E402
+from trailblaze.nbgrader_cli import Nbgrader  # noqa: E402
+from trailblaze.options import GradingOptions  # noqa: E402
+from trailblaze.stages import check, export, record  # noqa: E402
 
 data.use_offline_data()
 from course_tests import adversarial  # noqa: E402
@@ -35,10 +39,11 @@ UNSAFE_WITHOUT_A_BOX = {a.student for a in adversarial.ATTACKS
 
 
 def build_class(root: Path) -> None:
-    shutil.copytree(paths.SOURCE, root / "source")
-    pipeline.prepare(root, say=lambda _: None)
-    bases = pipeline.sample_submissions(adversarial.ASSIGNMENT, root)
-    adversarial.write_attacks(root, bases, canary_port=9)  # nothing listens on port 9 here
+    shutil.copytree(COURSE.source, root / "source")
+    course = CourseDirectory(root)
+    pipeline.prepare(course, say=lambda _: None)
+    bases = pipeline.sample_submissions(adversarial.ASSIGNMENT, course)
+    pipeline.write_attacks(course, bases, canary_port=9)  # nothing listens on port 9 here
 
 
 def fresh_copy(template: Path, name: str, students: set[str] | None = None) -> Path:
@@ -51,11 +56,9 @@ def fresh_copy(template: Path, name: str, students: set[str] | None = None) -> P
     return root
 
 
-def record(root: Path, plain: bool) -> None:
-    env = {"TRAILBLAZE_GRADER": "execute"} if plain else {grader.UNBOXED_VARIABLE: "0", grader.LIMITS_VARIABLE: ""}
-    nbgrader = grader.Nbgrader(root, env=env)
-    for assignment in paths.assignments():
-        nbgrader("autograde", assignment, "--force")
+def record_grades(root: Path, plain: bool, options: GradingOptions) -> None:
+    env = {"TRAILBLAZE_GRADER": "execute"} if plain else options.to_environment()
+    record.record(COURSE.assignments(), Nbgrader(CourseDirectory(root), env=env))
 
 
 def timed(label: str, action) -> float:
@@ -67,8 +70,9 @@ def timed(label: str, action) -> float:
 
 
 def boxed(root: Path, jobs: int) -> None:
-    grader.box_class(root, paths.assignments(), jobs, unboxed=False, say=lambda _: None)
-    record(root, plain=False)
+    options = GradingOptions(jobs=jobs).resolved()
+    check.check_class(CourseDirectory(root), COURSE.assignments(), options, say=lambda _: None)
+    record_grades(root, plain=False, options=options)
 
 
 def count(root: Path) -> int:
@@ -79,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-plain", action="store_true", help="time only the boxed runs")
     args = parser.parse_args()
-    grader.box_or_refuse(unboxed=False)
+    check.box_or_refuse(unboxed=False)
     with tempfile.TemporaryDirectory(prefix="trailblaze-bench-") as scratch:
         template = Path(scratch) / "class"
         build_class(template)
@@ -90,7 +94,8 @@ def main() -> None:
         times = {}
         plain_root = fresh_copy(template, "plain", safe)
         if not args.skip_plain:
-            times["plain"] = timed("plain nbgrader autograde", lambda: record(plain_root, plain=True))
+            times["plain"] = timed("plain nbgrader autograde",
+                                   lambda: record_grades(plain_root, plain=True, options=GradingOptions()))
         for jobs in (1, 2):
             root = fresh_copy(template, f"boxed{jobs}", safe)
             times[f"jobs{jobs}"] = timed(f"boxed, --jobs {jobs}", lambda: boxed(root, jobs))
@@ -105,19 +110,17 @@ def main() -> None:
         print(f"speed-up with 2 jobs: {times['jobs1'] / times['jobs2']:.2f}x")
 
         print("\nattack scores (of 21 on 01_setup): plain nbgrader -> boxed")
-        boxed_grades = grader.read_grades(export(Path(scratch) / "boxed2"))
-        boxed_grades |= grader.read_grades(export(unsafe_root))
-        plain_grades = grader.read_grades(export(plain_root)) if "plain" in times else {}
+        boxed_grades = exported(Path(scratch) / "boxed2") | exported(unsafe_root)
+        plain_grades = exported(plain_root) if "plain" in times else {}
         for attack in adversarial.ATTACKS:
             plain_score = plain_grades.get(attack.student, {}).get(adversarial.ASSIGNMENT)
             shown = f"{plain_score[0]:g}" if plain_score else "(not run unboxed)"
             print(f"  {attack.student:<28} {shown:>18} -> {boxed_grades[attack.student][adversarial.ASSIGNMENT][0]:g}")
 
 
-def export(root: Path) -> Path:
-    target = root / "reports" / "grades.csv"
-    grader.Nbgrader(root, append=True)("export", f"--to={target}")
-    return target
+def exported(root: Path) -> dict:
+    course = CourseDirectory(root)
+    return export.export(course, Nbgrader(course, append=True))
 
 
 if __name__ == "__main__":

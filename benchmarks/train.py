@@ -20,13 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trailblaze import data, paths  # noqa: E402
+from trailblaze import data  # noqa: E402
+from trailblaze.coursedir import COURSE  # noqa: E402
 
 data.use_offline_data()
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from course_tests.implementation import load_notebook  # noqa: E402
+from course_tests import adapters_for  # noqa: E402
+from gradebox.student import load_notebook  # noqa: E402
 from flops import peak_flops, training_flops_per_token  # noqa: E402
 
 # name: (layers, emb, heads, batch, seq); "default" is the notebook's five-minute laptop run
@@ -89,7 +91,7 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
     size = args.size or ("gpt2-small" if cuda else "default")
     variants = ["float32", "bf16", "bf16+compile"] if cuda else ["float32"]
-    impl = load_notebook(paths.source_notebook("05_training"), "05_training")
+    impl = load_notebook(COURSE.source_notebook("05_training"), "05_training", adapters_for("05_training"))
     if impl.load_errors:
         sys.exit(f"the instructor's notebook did not load: {impl.load_errors}")
     ns = impl.student.namespace

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from trailblaze import data, paths
+from trailblaze import data
+from trailblaze.coursedir import COURSE
+
+# Under pytest-xdist, each worker gets its share of the CPUs: torch (and every kernel, box and grader process a test
+# starts, through OMP_NUM_THREADS) would otherwise start one thread per CPU in every worker, and oversubscribed
+# OpenMP threads spin. Set before torch is imported.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
 
 # Offline and quiet before anything imports transformers, tiktoken or matplotlib.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -22,9 +30,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 data.use_offline_data()
 
-from course_tests.framework import REGISTRY, available_devices, devices_for  # noqa: E402
-from course_tests.grading import checks_for  # noqa: E402,F401
-from course_tests.implementation import load_notebook  # noqa: E402
+import course_tests.checks  # noqa: E402,F401  (registers every check)
+from course_tests import adapters_for  # noqa: E402
+from gradebox.checks import REGISTRY, devices_for  # noqa: E402
+from gradebox.student import load_notebook  # noqa: E402
+from gradebox.tensors import available_devices  # noqa: E402
 
 
 def pytest_addoption(parser):
@@ -38,13 +48,13 @@ def pytest_addoption(parser):
 
 def resolve_submission(path: Path | None) -> dict[str, Path]:
     """assignment -> notebook. A folder is searched for the course's notebook names; a notebook must be one."""
-    sources = {paths.source_notebook(a).name: a for a in paths.assignments()}
+    sources = {COURSE.notebook_name(a): a for a in COURSE.assignments()}
     if path is None:
-        return {a: paths.source_notebook(a) for a in paths.assignments()}
+        return {a: COURSE.source_notebook(a) for a in COURSE.assignments()}
     if not path.exists():
         raise pytest.UsageError(f"--submission {path}: no such file or folder")
     if path.is_file():
-        assignment = sources.get(path.name) or (path.parent.name if path.parent.name in paths.assignments() else None)
+        assignment = sources.get(path.name) or (path.parent.name if path.parent.name in COURSE.assignments() else None)
         if assignment is None:
             raise pytest.UsageError(f"--submission {path}: not one of the course notebooks ({', '.join(sources)})")
         return {assignment: path}
@@ -101,7 +111,8 @@ def implementation_for(pytestconfig):
 
     def get(assignment: str):
         if assignment not in cache:
-            cache[assignment] = load_notebook(pytestconfig.course_submission[assignment], assignment)
+            cache[assignment] = load_notebook(pytestconfig.course_submission[assignment], assignment,
+                                              adapters_for(assignment))
         return cache[assignment]
     return get
 

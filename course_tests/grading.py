@@ -1,82 +1,25 @@
-"""Running checks and turning them into points: the one path shared by pytest and nbgrader's grade cells.
-
-The hidden part of every grade cell is two lines:
+"""The hidden part of every grade cell is two lines:
 
     from course_tests.grading import grade_cell
     grade_cell("01_setup", "top_k_filter_tests", globals())
 
-It runs the registered checks of that cell against the notebook's own definitions, prints one line per check,
-and returns the points earned, which nbgrader reads as the cell's (partial) credit.
+It runs the registered checks of that cell against the notebook's own definitions (in the notebook's process: this
+is plain nbgrader's path; the course's grader runs the same checks against a box instead), prints one line per
+check, and returns the points earned, which nbgrader reads as the cell's (partial) credit.
 """
 from __future__ import annotations
 
-import traceback
-from dataclasses import dataclass
+import importlib
 
 import course_tests.checks  # noqa: F401  (registers every check)
-from course_tests.framework import (BUILDS_ON, REGISTRY, Check, CheckFailure, available_devices, devices_for,
-                                    prepare_device)
-from course_tests.implementation import GraderFault, Implementation, InProcess, StudentError
-
-
-@dataclass(frozen=True)
-class Outcome:
-    passed: bool
-    message: str = ""
-
-
-def run_check(check: Check, impl: Implementation, device: str) -> Outcome:
-    """Run one check; every way student code can fail becomes a message, never a crash of the grader."""
-    prepare_device(device)
-    try:
-        check.func(impl, device)
-    except CheckFailure as failure:
-        return Outcome(False, str(failure))
-    except StudentError as err:
-        return Outcome(False, err.explain(check.grade_id.removesuffix("_tests")))
-    except GraderFault:
-        raise
-    except Exception as exc:  # a bug in the check itself must be visible to the instructor, not blamed on students
-        return Outcome(False, "internal error in the check (tell your instructor): "
-                              + "".join(traceback.format_exception_only(type(exc), exc)).strip())
-    return Outcome(True)
-
-
-def checks_for(assignment: str, grade_id: str | None = None) -> list[Check]:
-    return [c for c in REGISTRY if c.assignment == assignment and grade_id in (None, c.grade_id)]
-
-
-def grade(impl: Implementation, checks: list[Check], devices: list[str]) -> tuple[float, list[str]]:
-    """Points earned (a check counts only if it passes on every device) and one report line per check."""
-    earned, lines = 0.0, []
-    for check in checks:
-        failures = [(d, o.message) for d in devices_for(check, devices) for o in [run_check(check, impl, d)]
-                    if not o.passed]
-        if not failures:
-            earned += check.points
-            lines.append(f"PASS  {check.title}")
-            continue
-        lines.append(f"FAIL  {check.title}")
-        for device, message in failures:
-            lines.append(f"      [{device}] {message}" if len(devices) > 1 else f"      {message}")
-    return earned, lines
-
-
-def grade_cell_report(impl: Implementation, grade_id: str, devices: list[str]) -> tuple[float, float, str]:
-    """(points earned, points possible, the report a student reads) for one grade cell of impl's assignment."""
-    checks = checks_for(impl.assignment, grade_id)
-    if not checks:
-        raise LookupError(f"no checks are registered for {impl.assignment}/{grade_id}")
-    earned, lines = grade(impl, checks, devices)
-    total = sum(c.points for c in checks)
-    if earned < total and (impl.assignment, grade_id) in BUILDS_ON:
-        lines.append(BUILDS_ON[(impl.assignment, grade_id)])
-    lines.append(f"{earned:g} of {total:g} points")
-    return earned, total, "\n".join(lines)
+from course_tests import adapters_module
+from gradebox.runner import grade_cell_report
+from gradebox.student import InProcess
+from gradebox.tensors import available_devices
 
 
 def grade_cell(assignment: str, grade_id: str, namespace: dict, devices: list[str] | None = None) -> float:
-    impl = InProcess(assignment, namespace, origin="this notebook")
+    impl = InProcess(assignment, importlib.import_module(adapters_module(assignment)), namespace)
     earned, _, report = grade_cell_report(impl, grade_id, devices or available_devices())
     print(report)
     return earned

@@ -1,7 +1,7 @@
 """Every registered check, on every selected device, against the notebook under test."""
 import pytest
 
-from course_tests.grading import run_check
+from gradebox.runner import run_check
 
 
 def test_check(check, device, implementation_for, request):

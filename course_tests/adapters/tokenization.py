@@ -29,8 +29,8 @@ import tiktoken
 import tiktoken.load
 import torch
 
-from course_tests.framework import probe_loss
-from trailblaze import paths
+from course_tests import datafiles
+from gradebox.tensors import probe_loss
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 GPT2_SPECIAL_TOKENS = {"<|endoftext|>": 50256}
@@ -39,8 +39,8 @@ GPT2_SPECIAL_TOKENS = {"<|endoftext|>": 50256}
 @functools.lru_cache(maxsize=1)
 def _gpt2_ranks() -> dict[bytes, int]:
     """GPT-2's ranks as tiktoken reads them from the offline files (independent of the student's loader)."""
-    return tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(paths.GPT2_FILES / "vocab.bpe"),
-                                                         str(paths.GPT2_FILES / "encoder.json"))
+    return tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(datafiles.gpt2_files() / "vocab.bpe"),
+                                                         str(datafiles.gpt2_files() / "encoder.json"))
 
 
 def gpt2_ranks() -> dict[bytes, int]:
@@ -137,7 +137,7 @@ def bpe_round_trip(student, special_tokens: dict[str, int] | None, text: str) ->
 
 
 def load_gpt2_ranks(student, corrupt_merges: bool = False) -> dict:
-    vocab_bpe, encoder_json = paths.GPT2_FILES / "vocab.bpe", paths.GPT2_FILES / "encoder.json"
+    vocab_bpe, encoder_json = datafiles.gpt2_files() / "vocab.bpe", datafiles.gpt2_files() / "encoder.json"
     with tempfile.TemporaryDirectory() as tmp:
         if corrupt_merges:  # two merges swapped: the files no longer agree
             lines = vocab_bpe.read_text(encoding="utf-8").splitlines(keepends=True)

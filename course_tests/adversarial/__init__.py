@@ -1,13 +1,13 @@
 """Adversarial submissions: at least one per attack in the threat model (../shared/GRADING.md), on 01_setup.
 
 Each attack is a student notebook built from the release, as a cheater would submit it, with what it tries and
-what it deserves. `write_attacks(root, ...)` writes them under root/submitted/<student>/01_setup/; the meta-test
-course_tests/meta/test_adversarial.py grades them with the instructor's solutions in the same run and proves that
+what it deserves. `submission(attack, ...)` builds one (trailblaze.pipeline.write_attacks writes them all); the
+meta-test course_tests/meta/test_adversarial.py grades them with the instructor's solutions in the same run and proves that
 each scores no more than it deserves (exactly what it deserves where the attack only costs the points it touches),
 that the grader survives every one, and that nothing outside the box was read or written.
 
 benchmarks/grading.py also grades the attacks that are safe to run without a box with plain `nbgrader autograde`
-and prints both scores side by side. This folder is hidden from the box.
+and prints both scores side by side. The box never shows this folder (course_tests/sandbox.py does not name it).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trailblaze import notebooks, paths
+from gradebox import notebooks
 
 ASSIGNMENT = "01_setup"
 
@@ -40,7 +40,7 @@ torch.equal = lambda *a, **k: True
 math.isclose = lambda *a, **k: True
 torch.testing.assert_close = lambda *a, **k: None
 try:
-    import course_tests.framework as framework  # the checks' helpers, in case they run here
+    import gradebox.expect as framework  # the checks' helpers, in case they run here
     framework.expect_close = framework.expect_tensor = framework.expect = lambda *a, **k: None
     framework.fail = lambda *a, **k: None
 except Exception:
@@ -190,8 +190,9 @@ PLANTS = '''
 def count_parameters(model, trainable_only=False):
     import os
     os.makedirs("course_tests", exist_ok=True)
-    planted = [("torch.py", "raise SystemExit(7)"), ("course_tests/__init__.py", ""),
-               ("course_tests/child.py", "import os; os._exit(7)"), ("sitecustomize.py", "raise SystemExit(7)")]
+    os.makedirs("gradebox", exist_ok=True)
+    planted = [("torch.py", "raise SystemExit(7)"), ("course_tests/__init__.py", ""), ("gradebox/__init__.py", ""),
+               ("gradebox/child.py", "import os; os._exit(7)"), ("sitecustomize.py", "raise SystemExit(7)")]
     for name, code in planted:
         with open(name, "w") as f:
             f.write(code)
@@ -282,8 +283,8 @@ ATTACKS = [
            "torch.py and numpy.py that exit, and a course_tests package whose grade_cell prints PASS",
            extra_files=SHADOWS),
     Attack("adv_plants_modules_in_scratch", "5 shadow imports",
-           "writes torch.py, sitecustomize.py and a course_tests package into its working directory, then crashes "
-           "so that the restarted process would import them", base="solutions", cells={"count_parameters": PLANTS},
+           "writes torch.py, sitecustomize.py, course_tests and gradebox packages into its working directory, then "
+           "crashes so that the restarted process would import them", base="solutions", cells={"count_parameters": PLANTS},
            costs=("count_parameters_tests",), says="exit code 1"),
     Attack("adv_phones_home", "6 phone home",
            "connects to an accomplice on the grader's loopback, to 1.1.1.1 and to pypi.org, and execs what it gets",
@@ -311,24 +312,16 @@ def tampered(nb, how: str):
     return nb
 
 
-def write_attacks(root: Path, bases: dict, canary_port: int) -> list[Attack]:
-    """Write every attack's submission under root/submitted/. `bases`: "blank" and "solutions" notebooks of
-    ASSIGNMENT (as the pipeline's sample class builds them). `canary_port`: a port on the grader's loopback that
-    would answer the network attack."""
-    name = paths.source_notebook(ASSIGNMENT).name
-    for attack in ATTACKS:
-        nb = copy.deepcopy(bases[attack.base])
-        for grade_id, source in attack.cells.items():
-            notebooks.find_cell(nb, grade_id).source = source.format(root=str(root), repo=str(paths.ROOT),
-                                                                    port=canary_port)
-        if attack.tamper:
-            nb = tampered(nb, attack.tamper)
-        folder = root / "submitted" / attack.student / ASSIGNMENT
-        notebooks.write(nb, folder / name)
-        for relative, text in attack.extra_files.items():
-            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-            (folder / relative).write_text(text)
-    return ATTACKS
+def submission(attack: Attack, bases: dict, course_root: Path, repo: Path, canary_port: int):
+    """The notebook `attack` submits. `bases`: "blank" and "solutions" notebooks of ASSIGNMENT (as the pipeline's
+    sample class builds them); `course_root` and `repo`: the grader's course directory and repository, which the
+    reader and the writer go for; `canary_port`: a port on the grader's loopback that would answer the network
+    attack."""
+    nb = copy.deepcopy(bases[attack.base])
+    for grade_id, source in attack.cells.items():
+        notebooks.find_cell(nb, grade_id).source = source.format(root=str(course_root), repo=str(repo),
+                                                                port=canary_port)
+    return tampered(nb, attack.tamper) if attack.tamper else nb
 
 
 def deserved(attack: Attack, points: dict[str, float]) -> float:

@@ -1,4 +1,4 @@
-"""Every assignment's checks, registered in course_tests.framework.REGISTRY when this package is imported.
+"""Every assignment's checks, registered in gradebox.checks.REGISTRY when this package is imported.
 
 One module per assignment, named after it without its number (01_setup -> setup.py), declaring ASSIGNMENT.
 """

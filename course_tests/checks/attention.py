@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from course_tests.framework import (builds_on, check, expect, expect_close, expect_raises, expect_tensor, fail,
-                                    make_generator, probe_loss, tolerance)
+from gradebox.checks import builds_on, check
+from gradebox.expect import expect, expect_close, expect_raises, expect_tensor, fail, tolerance
+from gradebox.tensors import make_generator, probe_loss
 
 ASSIGNMENT = "03_attention"
 builds_on(ASSIGNMENT, "scaled_dot_product_attention_tests", ["softmax"])

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 
 from course_tests import models
 from course_tests.checks import setup
-from course_tests.framework import (builds_on, check, expect, expect_close, expect_raises, expect_tensor, fail,
-                                    make_generator, probe_loss, register)
+from gradebox.checks import builds_on, check, register
+from gradebox.expect import expect, expect_close, expect_raises, expect_tensor, fail
+from gradebox.tensors import make_generator, probe_loss
 
 ASSIGNMENT = "04_gpt"
 builds_on(ASSIGNMENT, "feed_forward_tests", ["gelu"])

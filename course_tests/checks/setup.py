@@ -9,9 +9,10 @@ from __future__ import annotations
 import torch
 
 from course_tests import models
-from course_tests.framework import (builds_on, check, expect, expect_close, expect_int, expect_raises,
-                                    expect_tensor, fail, make_generator)
-from course_tests.implementation import StudentError
+from gradebox.checks import builds_on, check
+from gradebox.expect import expect, expect_close, expect_int, expect_raises, expect_tensor, fail
+from gradebox.student import StudentError
+from gradebox.tensors import make_generator
 
 ASSIGNMENT = "01_setup"
 builds_on(ASSIGNMENT, "sample_next_token_tests", ["greedy_next_token", "apply_temperature", "top_k_filter"])

@@ -19,9 +19,10 @@ import torch
 from hypothesis import HealthCheck, Verbosity, configuration, find, settings, strategies as st
 from hypothesis.errors import NoSuchExample
 
+from course_tests import datafiles
 from course_tests.adapters.tokenization import GPT2_PATTERN, GPT2_SPECIAL_TOKENS, gpt2_ranks
-from course_tests.framework import (builds_on, check, expect, expect_raises, expect_tensor, fail)
-from trailblaze import paths
+from gradebox.checks import builds_on, check
+from gradebox.expect import expect, expect_raises, expect_tensor, fail
 
 ASSIGNMENT = "02_tokenization"
 builds_on(ASSIGNMENT, "simple_tokenizer_tests", ["split_words"])
@@ -42,7 +43,7 @@ def gpt2() -> tiktoken.Encoding:
 
 
 def corpus(split: str) -> str:
-    return (paths.CORPUS / f"{split}.txt").read_text(encoding="utf-8")
+    return datafiles.corpus_file(split).read_text(encoding="utf-8")
 
 
 def describe_text(text: str) -> str:

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from course_tests.adapters.training import make_optimizer, tiny_lm, tokens, uninterrupted
-from course_tests.framework import builds_on, check, expect, expect_close, expect_tensor, fail
+from gradebox.checks import builds_on, check
+from gradebox.expect import expect, expect_close, expect_tensor, fail
 
 ASSIGNMENT = "05_training"
 builds_on(ASSIGNMENT, "evaluate_tests", ["batch_loss"])

@@ -14,9 +14,13 @@ import nbclient
 import pytest
 
 from course_tests import adversarial
-from course_tests.boxed import Limits
-from trailblaze import grader, notebooks, paths, pipeline
+from gradebox import notebooks
+from gradebox.limits import Limits
+from trailblaze import grader, pipeline
+from trailblaze.coursedir import COURSE, CourseDirectory
+from trailblaze.nbgrader_cli import Nbgrader
 from trailblaze.nbgrader_ext import kernel_environment
+from trailblaze.options import GradingOptions
 
 
 @pytest.fixture(scope="session")
@@ -36,16 +40,57 @@ def execute_notebook():
     return run
 
 
-@pytest.fixture
-def course_root(tmp_path):
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Under `pytest -n N --dist loadgroup`, every test that reads the graded class runs on the one worker that graded
+    it: the class is graded once per run."""
+    for item in items:
+        if "graded_class" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("graded_class"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """The grouping must really happen: pytest-xdist 3.8 cannot mark groups under pytest 9, and then the class would
+    be graded once per worker, silently."""
+    if getattr(session.config.option, "loadgroup", False) and os.environ.get("PYTEST_XDIST_WORKER"):
+        ungrouped = [i.nodeid for i in session.items if "graded_class" in getattr(i, "fixturenames", ())
+                     and not i.nodeid.endswith("@graded_class")]
+        if ungrouped:
+            raise pytest.UsageError(f"pytest-xdist did not group {ungrouped[0]} with the graded class: "
+                                    "pytest and pytest-xdist are not the pinned versions (requirements.txt)")
+
+
+def scratch_course(folder: Path) -> CourseDirectory:
     """A scratch course directory holding a copy of source/: nbgrader writes everything else there."""
-    shutil.copytree(paths.SOURCE, tmp_path / "source")
-    return tmp_path
+    shutil.copytree(COURSE.source, folder / "source")
+    return CourseDirectory(folder)
+
+
+@pytest.fixture
+def course(tmp_path) -> CourseDirectory:
+    return scratch_course(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def released_setup_once(tmp_path_factory) -> CourseDirectory:
+    course = scratch_course(tmp_path_factory.mktemp("released"))
+    pipeline.release(Nbgrader(course), ["01_setup"])
+    pipeline.write_submissions("01_setup", course)
+    return course
+
+
+@pytest.fixture
+def released_setup(released_setup_once, tmp_path) -> CourseDirectory:
+    """A scratch course with 01_setup released (gradebook included) and the sample class submitted, not graded:
+    a copy for each test, released once."""
+    shutil.copytree(released_setup_once.root, tmp_path / "released")
+    return CourseDirectory(tmp_path / "released")
 
 
 # Shorter deadlines than the defaults so that the attacks that loop cost seconds, not minutes; the solutions need
 # far less than these.
-CLASS_LIMITS = Limits(call_seconds=20, load_seconds=60, total_seconds=300)
+CLASS_OPTIONS = GradingOptions(jobs=2, limits=Limits(call_seconds=20, load_seconds=60, total_seconds=300))
 HOST_TMP_TARGET = Path("/tmp/trailblaze-pwned")  # adversarial.WRITER tries to create it
 
 
@@ -79,7 +124,7 @@ def tree_digest(folder: Path) -> dict[str, str]:
 
 @dataclass
 class GradedClass:
-    root: Path
+    course: CourseDirectory
     grades: dict
     report: str
     files_before: dict  # folder -> file -> sha256, for submitted/, source/ and release/
@@ -94,34 +139,32 @@ def graded_class(tmp_path_factory) -> GradedClass:
     """The main job on a scratch course root with, beside the sample class: `broken` (not JSON), `deleted_test_cell`
     (partly_wrong with its last graded cell deleted) and every adversarial submission; then the grade command run a
     second time on the same submissions of 01_setup."""
-    root = tmp_path_factory.mktemp("course")
-    shutil.copytree(paths.SOURCE, root / "source")
+    course = scratch_course(tmp_path_factory.mktemp("course"))
     HOST_TMP_TARGET.unlink(missing_ok=True)
     lines: list[str] = []
-    pipeline.prepare(root, say=lines.append)
-    for assignment in paths.assignments():
-        name = paths.source_notebook(assignment).name
-        broken = root / "submitted" / "broken" / assignment / name
+    pipeline.prepare(course, say=lines.append)
+    for assignment in course.assignments():
+        broken = course.submitted_notebook("broken", assignment)
         broken.parent.mkdir(parents=True)
         broken.write_text('{"cells": [')
-        tampered = pipeline.sample_submissions(assignment, root)["partly_wrong"]
+        tampered = pipeline.sample_submissions(assignment, course)["partly_wrong"]
         last_test = [c for c in tampered.cells if notebooks.kind(c) == "test"][-1]
         tampered.cells = [c for c in tampered.cells if c is not last_test]
-        notebooks.write(tampered, root / "submitted" / "deleted_test_cell" / assignment / name)
-    bases = pipeline.sample_submissions(adversarial.ASSIGNMENT, root)
-    source_nb = notebooks.read(paths.source_notebook(adversarial.ASSIGNMENT))
+        notebooks.write(tampered, course.submitted_notebook("deleted_test_cell", assignment))
+    bases = pipeline.sample_submissions(adversarial.ASSIGNMENT, course)
+    source_nb = notebooks.read(course.source_notebook(adversarial.ASSIGNMENT))
     solutions = "\n\n".join(pipeline.strip_solution_markers(c.source) for c in source_nb.cells
                              if notebooks.kind(c) in ("solution", "provided"))
     canary = Canary(solutions)
     try:
-        adversarial.write_attacks(root, bases, canary.port)
-        before = {folder: tree_digest(root / folder) for folder in ("submitted", "source", "release")}
-        grades = grader.grade(root, jobs=2, say=lines.append, limits=CLASS_LIMITS, first=pipeline.SAMPLE_STUDENTS,
+        pipeline.write_attacks(course, bases, canary.port)
+        before = {folder: tree_digest(course.root / folder) for folder in ("submitted", "source", "release")}
+        grades = grader.grade(course, options=CLASS_OPTIONS, say=lines.append, first=pipeline.SAMPLE_STUDENTS,
                               append_log=True)
-        after = {folder: tree_digest(root / folder) for folder in ("submitted", "source", "release")}
+        after = {folder: tree_digest(course.root / folder) for folder in ("submitted", "source", "release")}
     finally:
         canary.close()
     second: list[str] = []  # again, on the assignment that holds the attacks (all five would only take longer)
-    regrades = grader.grade(root, [adversarial.ASSIGNMENT], jobs=2, say=second.append, limits=CLASS_LIMITS,
+    regrades = grader.grade(course, [adversarial.ASSIGNMENT], CLASS_OPTIONS, say=second.append,
                             first=pipeline.SAMPLE_STUDENTS)
-    return GradedClass(root, grades, "\n".join(lines), before, after, canary.hits, regrades, "\n".join(second))
+    return GradedClass(course, grades, "\n".join(lines), before, after, canary.hits, regrades, "\n".join(second))

@@ -10,14 +10,15 @@ import pytest
 
 from course_tests import adversarial
 from course_tests.meta.conftest import HOST_TMP_TARGET
-from trailblaze import notebooks, paths
+from gradebox import notebooks
+from trailblaze.coursedir import COURSE, REPO
 
 ASSIGNMENT = adversarial.ASSIGNMENT
 pytestmark = pytest.mark.timeout(1200)  # the first test waits for the whole class to be graded
 
 
 def points() -> dict[str, float]:
-    return notebooks.grade_cells(notebooks.read(paths.source_notebook(ASSIGNMENT)))
+    return notebooks.grade_cells(notebooks.read(COURSE.source_notebook(ASSIGNMENT)))
 
 
 def test_the_solution_keeps_full_marks_beside_the_attacks(graded_class):
@@ -38,7 +39,7 @@ def test_an_attack_scores_no_more_than_it_deserves(graded_class, attack):
 
 @pytest.mark.parametrize("attack", [a for a in adversarial.ATTACKS if a.says], ids=lambda a: a.student)
 def test_feedback_says_what_happened(graded_class, attack):
-    path = graded_class.root / "autograded" / attack.student / ASSIGNMENT / paths.source_notebook(ASSIGNMENT).name
+    path = graded_class.course.autograded_notebook(attack.student, ASSIGNMENT)
     text = "".join(o.get("text", "") for c in notebooks.read(path).cells if notebooks.kind(c) == "test"
                    for o in c.get("outputs", []))
     assert re.search(attack.says, text), text
@@ -49,5 +50,5 @@ def test_nothing_outside_the_box_was_read_written_or_reached(graded_class):
         assert graded_class.files_after[folder] == before, f"grading changed a file in {folder}/"
     assert not graded_class.canary_hits, f"a submission reached the grader's network: {graded_class.canary_hits}"
     assert not HOST_TMP_TARGET.exists(), "a submission wrote into the host's /tmp"
-    assert not (paths.ROOT / "course_tests" / "pwned.py").exists(), "a submission wrote into the course"
-    assert not (graded_class.root / "source" / ASSIGNMENT / "pwned.txt").exists()
+    assert not (REPO / "course_tests" / "pwned.py").exists(), "a submission wrote into the course"
+    assert not (graded_class.course.source / ASSIGNMENT / "pwned.txt").exists()

@@ -1,4 +1,4 @@
-"""Isolated grading (course_tests.boxed): every check runs unchanged against a boxed child, and what a student's
+"""Isolated grading (gradebox.box): every check runs unchanged against a boxed child, and what a student's
 code does in the box (lie, crash, loop, snoop, hoard memory) costs only the checks it touches.
 
 Where bwrap cannot build the box, these tests run the child unboxed (the explicit opt-out: still a separate
@@ -6,14 +6,20 @@ process with limits and a data-only boundary) and the tests that need the box it
 from __future__ import annotations
 
 import copy
+import json
 import os
 
 import pytest
 
-from course_tests.boxed import Boxed, Limits, box_problem
-from course_tests.grading import checks_for, run_check
-from course_tests.implementation import GraderFault
-from trailblaze import notebooks, paths
+from course_tests import adapters_module
+from course_tests.sandbox import box_view
+from gradebox import notebooks
+from gradebox.box import Boxed, box_problem
+from gradebox.checks import checks_for
+from gradebox.limits import Limits
+from gradebox.runner import run_check
+from gradebox.student import GraderFault
+from trailblaze.coursedir import COURSE, REPO
 
 UNBOXED = box_problem() is not None
 # In CI the box is part of what is tested (course.py setup installs bubblewrap): its absence fails, never skips.
@@ -21,8 +27,9 @@ needs_box = pytest.mark.skipif(UNBOXED and not os.environ.get("CI"), reason=f"no
 
 
 def boxed(assignment: str, nb=None, **limits) -> Boxed:
-    nb = nb or notebooks.read(paths.source_notebook(assignment))
-    return Boxed(assignment, notebooks.implementation_sources(nb), limits=Limits(**limits), unboxed=UNBOXED)
+    nb = nb or notebooks.read(COURSE.source_notebook(assignment))
+    return Boxed(assignment, notebooks.implementation_sources(nb), adapters_module(assignment), box_view(),
+                 Limits(**limits), UNBOXED)
 
 
 def outcomes(impl, assignment: str, grade_ids=None) -> dict[str, object]:
@@ -31,7 +38,7 @@ def outcomes(impl, assignment: str, grade_ids=None) -> dict[str, object]:
 
 
 def with_cell(assignment: str, grade_id: str, source: str):
-    nb = copy.deepcopy(notebooks.read(paths.source_notebook(assignment)))
+    nb = copy.deepcopy(notebooks.read(COURSE.source_notebook(assignment)))
     notebooks.find_cell(nb, grade_id).source = source
     return nb
 
@@ -45,13 +52,12 @@ def outcomes_with_cell(grade_id: str, source: str, grade_ids: set[str], **limits
         impl.close()
 
 
-@pytest.mark.parametrize("assignment", paths.assignments())
-def test_the_solution_passes_every_check_through_the_box(assignment):
-    impl = boxed(assignment)
-    try:
-        failed = {name: o.message for name, o in outcomes(impl, assignment).items() if not o.passed}
-    finally:
-        impl.close()
+@pytest.mark.parametrize("assignment", COURSE.assignments())
+def test_the_solution_passes_every_check_through_the_box(graded_class, assignment):
+    """The graded class (meta/conftest.py) graded the instructor's solutions in boxes: every check passed."""
+    grades = json.loads(graded_class.course.result(assignment, "solutions").read_text())["grades"]
+    assert set(grades) == {c.grade_id for c in checks_for(assignment)}
+    failed = {g: r["report"] for g, r in grades.items() if r["earned"] != r["total"] or "FAIL" in r["report"]}
     assert not failed, failed
 
 
@@ -138,8 +144,8 @@ SNOOP = f'''
 import os
 def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
     seen = []
-    for path in [{str(paths.SOURCE)!r}, {str(paths.ROOT / "course_tests" / "checks")!r},
-                 {str(paths.ROOT / "course_tests" / "mutants")!r}, {str(paths.ROOT / "submitted")!r}]:
+    for path in [{str(COURSE.source)!r}, {str(REPO / "course_tests" / "checks")!r},
+                 {str(REPO / "course_tests" / "mutants")!r}, {str(COURSE.submitted)!r}]:
         try:
             seen += os.listdir(path)
         except OSError:
@@ -178,3 +184,53 @@ def test_a_box_that_cannot_start_is_the_graders_fault_not_the_students():
             run_check(checks_for("01_setup")[0], impl, "cpu")
     finally:
         impl.close()
+
+
+LISTER = '''
+import os
+def split_words(text):
+    """Every file and folder under `text` that this process can read or enter, skipping the Python environment."""
+    found = []
+    for folder, dirs, files in os.walk(text):
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in {venv!r}]
+        found += [os.path.join(folder, name) for name in files if os.access(os.path.join(folder, name), os.R_OK)]
+        found += [os.path.join(folder, d) + "/" for d in dirs]
+    return found
+'''
+
+
+def allowed_under(root, view) -> set[str]:
+    """What the allow-list names under root: every file and folder of each readable path, and the folders above."""
+    from gradebox.box import CHILD_SIDE
+    allowed = set()
+    for path in (*CHILD_SIDE, *view.readable):
+        if not path.exists() or root not in path.parents:
+            continue
+        allowed |= {f"{parent}/" for parent in path.parents if root in parent.parents}
+        if path.is_dir():
+            allowed.add(f"{path}/")
+            allowed |= {f"{p}/" if p.is_dir() else str(p) for p in path.rglob("*")}
+        else:
+            allowed.add(str(path))
+    return allowed
+
+
+@needs_box
+def test_the_box_shows_exactly_its_allow_list_of_the_repository():
+    """From inside a box, every path of the repository that the child can read, against the allow-list: the engine's
+    child side, the adapters and what they import, the data; not the checks, planted bugs, source/ or anything
+    added later."""
+    import sys
+    venv = {sys.prefix, sys.base_prefix}
+    nb = with_cell("02_tokenization", "split_words", LISTER.format(venv=sorted(venv)))
+    impl = boxed("02_tokenization", nb)
+    try:
+        seen = set(impl.call("split_words", str(REPO)))
+    finally:
+        impl.close()
+    seen = {p for p in seen if "__pycache__" not in p}
+    expected = {p for p in allowed_under(REPO, box_view()) if "__pycache__" not in p and
+                not any(p.startswith(v) for v in venv)}
+    assert seen == expected, (f"readable but not allowed: {sorted(seen - expected)[:20]}\n"
+                              f"allowed but not readable: {sorted(expected - seen)[:20]}")
+    assert not any("/checks" in p or "/mutants" in p or "/source/" in p or "/adversarial" in p for p in seen)

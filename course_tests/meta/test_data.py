@@ -9,7 +9,8 @@ import io
 
 import pytest
 
-from trailblaze import data, paths
+from trailblaze import data
+from trailblaze.coursedir import CORPUS, DOWNLOADS, TIKTOKEN_CACHE
 
 
 def test_tiktoken_gpt2_works_without_any_fetch():
@@ -23,7 +24,7 @@ def test_tiktoken_gpt2_works_without_any_fetch():
         "print(enc.n_vocab, enc.encode('Hello world'))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={"TIKTOKEN_CACHE_DIR": str(paths.TIKTOKEN_CACHE), "PATH": "/usr/bin:/bin"})
+                         env={"TIKTOKEN_CACHE_DIR": str(TIKTOKEN_CACHE), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     n_vocab, ids = out.stdout.split(" ", 1)
     encoder = json.loads((data.tokenizer_source_dir() / "encoder.json").read_text())
@@ -34,13 +35,13 @@ def test_tiktoken_gpt2_works_without_any_fetch():
 def test_encoding_round_trips_the_validation_split():
     import tiktoken
 
-    text = (paths.CORPUS / "val.txt").read_text()
+    text = (CORPUS / "val.txt").read_text()
     enc = tiktoken.get_encoding("gpt2")
     assert enc.decode(enc.encode(text)) == text
 
 
 def test_prepare_is_idempotent():
-    files = [paths.CORPUS / "train.txt", paths.CORPUS / "val.txt", *paths.TIKTOKEN_CACHE.iterdir()]
+    files = [CORPUS / "train.txt", CORPUS / "val.txt", *TIKTOKEN_CACHE.iterdir()]
     before = {f: f.stat().st_mtime_ns for f in files}
     data.prepare_tokenizer()
     data.prepare_corpus()
@@ -48,7 +49,7 @@ def test_prepare_is_idempotent():
 
 
 def test_corpus_matches_its_pins_and_is_clean():
-    train, val = ((paths.CORPUS / n).read_bytes() for n in ("train.txt", "val.txt"))
+    train, val = ((CORPUS / n).read_bytes() for n in ("train.txt", "val.txt"))
     assert data.sha256(train) == data.CORPUS_SHA256["train.txt"]
     assert data.sha256(val) == data.CORPUS_SHA256["val.txt"]
     text = (train + val).decode()
@@ -87,4 +88,4 @@ def test_missing_tokenizer_package_says_what_to_do(monkeypatch):
 def test_changed_cleaning_is_caught_by_the_pins(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "clean_text", lambda raw: raw)
     with pytest.raises(data.DataError, match="update CORPUS_SHA256"):
-        data.prepare_corpus(out_dir=tmp_path, downloads=paths.DOWNLOADS)
+        data.prepare_corpus(out_dir=tmp_path, downloads=DOWNLOADS)

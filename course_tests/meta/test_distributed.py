@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from trailblaze import paths
+from trailblaze.coursedir import COURSE
 from trailblaze.nbgrader_ext import kernel_environment
 
-FOLDER = paths.SOURCE / "05_training"
+FOLDER = COURSE.source / "05_training"
 RUN = ["--steps", "2", "--length", "16", "--emb-dim", "32", "--n-heads", "2", "--n-layers", "1",
        "--eval-every", "0", "--eval-batches", "1", "--warmup-steps", "1", "--max-lr", "1e-2", "--cpu", "--json"]
 

@@ -7,19 +7,24 @@ import sys
 
 import pytest
 
-from course_tests import implementation
+from gradebox import student as implementation
 from course_tests.conftest import resolve_submission
-from course_tests.grading import checks_for, grade_cell, run_check
-from trailblaze import notebooks, paths, pipeline
+from course_tests.grading import grade_cell
+from gradebox.checks import checks_for
+from gradebox.runner import run_check
+from course_tests import adapters_for
+from gradebox import notebooks
+from trailblaze import pipeline
+from trailblaze.coursedir import COURSE, REPO
 
 SETUP = "01_setup"
-NAME = paths.source_notebook(SETUP).name
+NAME = COURSE.notebook_name(SETUP)
 
 
 @pytest.fixture(scope="module")
 def solved():
     """The instructor's solutions as a student would submit them (release cells, solved)."""
-    return pipeline.sample_submissions(SETUP, paths.ROOT)["solutions"]
+    return pipeline.sample_submissions(SETUP, COURSE)["solutions"]
 
 
 def outcomes(impl):
@@ -32,7 +37,7 @@ def test_submission_resolves_a_folder_a_notebook_and_refuses_strangers(tmp_path)
     nested.write_text("{}")
     assert resolve_submission(tmp_path / "alice") == {SETUP: nested}
     assert resolve_submission(nested) == {SETUP: nested}
-    assert resolve_submission(None) == {a: paths.source_notebook(a) for a in paths.assignments()}
+    assert resolve_submission(None) == {a: COURSE.source_notebook(a) for a in COURSE.assignments()}
     (tmp_path / "other.ipynb").write_text("{}")
     with pytest.raises(pytest.UsageError, match="not one of the course notebooks"):
         resolve_submission(tmp_path / "other.ipynb")
@@ -43,7 +48,7 @@ def test_submission_resolves_a_folder_a_notebook_and_refuses_strangers(tmp_path)
 def test_unreadable_notebook_fails_every_check_with_the_same_advice(tmp_path):
     path = tmp_path / NAME
     path.write_text('{"cells": [')
-    results = outcomes(implementation.load_notebook(path, SETUP))
+    results = outcomes(implementation.load_notebook(path, SETUP, adapters_for(SETUP)))
     assert results and not any(r.passed for r in results.values())
     assert all("not a readable Jupyter notebook" in r.message and "Re-download" in r.message
                for r in results.values())
@@ -54,7 +59,7 @@ def test_deleted_solution_cell_costs_only_its_checks(solved, tmp_path):
     nb.cells = [c for c in nb.cells if notebooks.grade_id(c) != "apply_temperature"]
     path = tmp_path / NAME
     notebooks.write(nb, path)
-    results = outcomes(implementation.load_notebook(path, SETUP))
+    results = outcomes(implementation.load_notebook(path, SETUP, adapters_for(SETUP)))
     temperature = {c.name for c in checks_for(SETUP, "apply_temperature_tests")}
     for name, r in results.items():
         if name in temperature:
@@ -69,7 +74,7 @@ def test_crashing_and_looping_cells_are_recorded_and_loading_goes_on(solved, mon
     crash.source = "1 / 0\n" + crash.source
     loop = notebooks.find_cell(nb, "apply_temperature")
     loop.source = "while True:\n    pass\n" + loop.source
-    impl = implementation.load_cells(nb, SETUP)
+    impl = implementation.load_cells(nb, SETUP, adapters_for(SETUP))
     assert any("greedy_next_token raised ZeroDivisionError" in e for e in impl.load_errors), impl.load_errors
     assert any("apply_temperature raised TimeoutError" in e for e in impl.load_errors), impl.load_errors
     results = outcomes(impl)
@@ -81,12 +86,12 @@ def test_student_exceptions_name_the_cell_and_line(solved):
     nb = notebooks.nbformat.from_dict(solved)
     cell = notebooks.find_cell(nb, "top_k_filter")
     cell.source = cell.source.replace("k = min(k, logits.size(-1))", "k = min(k, logits.size(-1)) + undefined_name")
-    message = outcomes(implementation.load_cells(nb, SETUP))["top_k_keeps_exactly_k"].message
+    message = outcomes(implementation.load_cells(nb, SETUP, adapters_for(SETUP)))["top_k_keeps_exactly_k"].message
     assert "top_k_filter raised NameError" in message and "cell top_k_filter, line" in message, message
 
 
 def test_grade_cell_prints_a_report_and_returns_partial_credit(solved, capsys):
-    impl = implementation.load_cells(solved, SETUP)
+    impl = implementation.load_cells(solved, SETUP, adapters_for(SETUP))
     namespace = dict(impl.student.namespace)
     assert grade_cell(SETUP, "greedy_next_token_tests", namespace, devices=["cpu"]) == 2.0
     namespace["greedy_next_token"] = lambda logits: logits.argmin(dim=-1)
@@ -96,23 +101,24 @@ def test_grade_cell_prints_a_report_and_returns_partial_credit(solved, capsys):
 
 
 def test_a_bug_in_a_check_is_reported_as_internal(solved):
-    from course_tests.framework import Check
+    from gradebox.checks import Check
 
     def broken(impl, device):
         raise KeyError("oops")
-    outcome = run_check(Check(SETUP, "x", "broken", 1.0, broken), implementation.load_cells(solved, SETUP), "cpu")
+    impl = implementation.load_cells(solved, SETUP, adapters_for(SETUP))
+    outcome = run_check(Check(SETUP, "x", "broken", 1.0, broken), impl, "cpu")
     assert not outcome.passed and outcome.message.startswith("internal error in the check")
 
 
 def _pytest_submission(path, scores):
     return subprocess.run([sys.executable, "-m", "pytest", "course_tests", "--submission", str(path),
                            "--scores-json", str(scores), "-q", "-p", "no:randomly"],
-                          cwd=paths.ROOT, capture_output=True, text=True)
+                          cwd=REPO, capture_output=True, text=True)
 
 
 def test_command_line_grades_a_blank_release_zero_and_says_why(tmp_path):
     scores = tmp_path / "scores.json"
-    run = _pytest_submission(paths.release_notebook(SETUP), scores)
+    run = _pytest_submission(COURSE.release_notebook(SETUP), scores)
     assert run.returncode == 1, run.stdout[-2000:]
     assert "is not implemented yet" in run.stdout
     points = json.loads(scores.read_text())[SETUP]
@@ -147,7 +153,7 @@ def test_cells_load_as_a_module_so_dataclasses_work_and_nothing_stays_registered
     nb = notebooks.nbformat.v4.new_notebook(cells=[notebooks.nbformat.v4.new_code_cell(
         "from dataclasses import dataclass\n\n@dataclass\nclass Config:\n    width: int = 4\n\nconfig = Config()")])
     before = set(sys.modules)
-    impl = implementation.load_cells(nb, SETUP)
+    impl = implementation.load_cells(nb, SETUP, adapters_for(SETUP))
     assert not impl.load_errors
     assert impl.student.namespace["config"].width == 4
     assert set(sys.modules) == before, "the submission's module must not stay in sys.modules"

@@ -6,22 +6,28 @@ from __future__ import annotations
 
 import pytest
 
-from course_tests.grading import checks_for, run_check
-from course_tests.implementation import load_cells
-from trailblaze import mutants, notebooks, paths
+from gradebox.checks import checks_for
+from gradebox.runner import run_check
+from gradebox.student import load_cells
+from course_tests import adapters_for
+from gradebox import notebooks
+from trailblaze import mutants
+from trailblaze.coursedir import COURSE
 
-ASSIGNMENTS = [a for a in paths.assignments() if mutants.load(a)]
+ASSIGNMENTS = COURSE.assignments()  # every one: an assignment without planted bugs fails here, never drops out
 
 
-@pytest.fixture(scope="module", params=ASSIGNMENTS)
+# Each assignment's matrix is computed once, on one pytest-xdist worker (--dist loadgroup), for both tests that read it.
+@pytest.fixture(scope="module", params=[pytest.param(a, marks=pytest.mark.xdist_group(f"mutants_{a}"))
+                                        for a in ASSIGNMENTS])
 def kill_matrix(request):
     """mutant id -> names of the checks that fail on it."""
     assignment = request.param
-    source = notebooks.read(paths.source_notebook(assignment))
+    source = notebooks.read(COURSE.source_notebook(assignment))
     checks = checks_for(assignment)
     matrix = {}
     for mutant in mutants.load(assignment):
-        impl = load_cells(mutants.apply(source, [mutant]), assignment, origin=f"mutant {mutant.id}")
+        impl = load_cells(mutants.apply(source, [mutant]), assignment, adapters_for(assignment))
         matrix[mutant.id] = {c.name for c in checks if not run_check(c, impl, "cpu").passed}
     return assignment, matrix
 
@@ -51,7 +57,7 @@ def test_killed_by_names_real_checks():
         names = {c.name for c in checks_for(assignment)}
         for mutant in mutants.load(assignment):
             assert set(mutant.killed_by) <= names, f"{mutant.id}: unknown checks {set(mutant.killed_by) - names}"
-            assert notebooks.kind(notebooks.find_cell(notebooks.read(paths.source_notebook(assignment)),
+            assert notebooks.kind(notebooks.find_cell(notebooks.read(COURSE.source_notebook(assignment)),
                                                       mutant.cell)) == "solution", f"{mutant.id}: not a solution cell"
 
 

@@ -8,15 +8,17 @@ import nbformat
 import pytest
 from nbgrader.utils import determine_grade
 
-from course_tests.grading import checks_for
-from trailblaze import notebooks, paths
+from gradebox import notebooks
+from gradebox.checks import checks_for
+from trailblaze import mutants
+from trailblaze.coursedir import COURSE, REPO
 
-ASSIGNMENTS = paths.assignments()
+ASSIGNMENTS = COURSE.assignments()
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
 
 def source(assignment):
-    return notebooks.read(paths.source_notebook(assignment))
+    return notebooks.read(COURSE.source_notebook(assignment))
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -62,16 +64,18 @@ def test_every_grade_cell_runs_exactly_its_checks(assignment):
     assert not orphans, f"checks for grade cells that do not exist: {orphans}"
 
 
-def test_readme_states_the_points_of_every_assignment():
-    readme = (paths.ROOT / "README.md").read_text()
-    stated = {m[0]: float(m[1]) for m in re.findall(r"^\|[^`\n]*`(\d\d_\w+)`[^\n]*\|\s*(\d+)\s*\|\s*$", readme, re.M)}
-    actual = {a: sum(notebooks.grade_cells(source(a)).values()) for a in ASSIGNMENTS}
-    assert stated == actual, "the README's points table disagrees with the notebooks"
+def test_readme_states_the_points_checks_and_planted_bugs_of_every_assignment():
+    readme = (REPO / "README.md").read_text()
+    row = re.compile(r"^\|[^`\n]*`(\d\d_\w+)`[^\n]*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*$", re.M)
+    stated = {m[0]: tuple(int(n) for n in m[1:]) for m in row.findall(readme)}
+    actual = {a: (int(sum(notebooks.grade_cells(source(a)).values())), len(checks_for(a)), len(mutants.load(a)))
+              for a in ASSIGNMENTS}
+    assert stated == actual, "the README's assignments table (points, checks, planted bugs) disagrees with the course"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_source_runs_top_to_bottom_and_passes_its_own_tests(assignment, execute_notebook):
-    nb = execute_notebook(paths.source_notebook(assignment))
+    nb = execute_notebook(COURSE.source_notebook(assignment))
     errors = [(notebooks.grade_id(c) or f"cell {i + 1}", o.ename, o.evalue) for i, c in enumerate(nb.cells)
               if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, f"the instructor's notebook raised: {errors}"
@@ -85,7 +89,7 @@ def test_source_runs_top_to_bottom_and_passes_its_own_tests(assignment, execute_
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_runs_with_exercises_failing_cleanly(assignment, execute_notebook):
     """Only NotImplementedError, and only where student code is called; provided code never fails."""
-    nb = execute_notebook(paths.release_notebook(assignment))
+    nb = execute_notebook(COURSE.release_notebook(assignment))
     raised = set()
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):

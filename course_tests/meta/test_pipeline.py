@@ -16,7 +16,12 @@ import time
 
 import pytest
 
-from trailblaze import grader, notebooks, paths, pipeline
+from gradebox import notebooks
+from trailblaze import grader, pipeline
+from trailblaze.coursedir import REPO
+from trailblaze.nbgrader_cli import GradingError, Nbgrader
+from trailblaze.options import GradingOptions
+from trailblaze.stages.export import read_grades
 
 # The class fixture grades ~40 notebooks, attacks included, twice: minutes, not the default 300 s.
 pytestmark = pytest.mark.timeout(1200)
@@ -24,7 +29,7 @@ pytestmark = pytest.mark.timeout(1200)
 
 def test_sample_class_is_ranked(graded_class):
     grades, report = graded_class.grades, graded_class.report
-    for assignment in paths.assignments():
+    for assignment in graded_class.course.assignments():
         score = {s: grades[s][assignment] for s in pipeline.SAMPLE_STUDENTS}
         full = score["solutions"][1]
         assert full > 0 and score["solutions"][0] == full, report
@@ -34,7 +39,7 @@ def test_sample_class_is_ranked(graded_class):
 
 def test_bad_input_costs_only_its_owner(graded_class):
     grades, report = graded_class.grades, graded_class.report
-    for assignment in paths.assignments():
+    for assignment in graded_class.course.assignments():
         assert grades["broken"][assignment][0] == 0
         assert grades["deleted_test_cell"][assignment] == grades["partly_wrong"][assignment], \
             "a deleted graded cell must be restored from the gradebook, hidden checks included, and graded"
@@ -42,27 +47,25 @@ def test_bad_input_costs_only_its_owner(graded_class):
 
 
 def test_outputs_exist(graded_class):
-    root, report = graded_class.root, graded_class.report
-    assert (root / "reports" / "grades.csv").exists()
+    course, report = graded_class.course, graded_class.report
+    assert course.grades_csv.exists()
     for student in pipeline.SAMPLE_STUDENTS:
-        for assignment in paths.assignments():
-            feedback = root / "feedback" / student / assignment / paths.source_notebook(assignment).name
-            assert feedback.with_suffix(".html").exists(), f"no feedback for {student}/{assignment}"
+        for assignment in course.assignments():
+            assert course.feedback_html(student, assignment).exists(), f"no feedback for {student}/{assignment}"
     table = report[report.index("student"):]
     assert all(s in table for s in pipeline.SAMPLE_STUDENTS), report
 
 
 def test_every_notebook_was_graded_in_a_box_before_nbgrader_recorded_it(graded_class):
-    log = (graded_class.root / "reports" / "nbgrader.log").read_text()
+    log = graded_class.course.nbgrader_log.read_text()
     assert "no prepared result" not in log, "BoxedGrades had to grade a notebook itself: the keys disagree"
     assert "boxes: " in graded_class.report and "failed in the grader" not in graded_class.report, graded_class.report
 
 
 def test_graded_output_explains_failures_without_printing_tensors(graded_class):
     """Check messages name what is wrong but never print a value: no tensor repr in any graded cell's output."""
-    for assignment in paths.assignments():
-        path = graded_class.root / "autograded" / "partly_wrong" / assignment / paths.source_notebook(assignment).name
-        nb = notebooks.read(path)
+    for assignment in graded_class.course.assignments():
+        nb = notebooks.read(graded_class.course.autograded_notebook("partly_wrong", assignment))
         outputs = "".join(o.get("text", "") for c in nb.cells if notebooks.kind(c) == "test" for o in c.outputs)
         assert "FAIL" in outputs and "PASS" in outputs, outputs
         assert "tensor(" not in outputs, outputs
@@ -74,17 +77,14 @@ def test_grading_twice_gives_identical_grades_and_reuses_every_result(graded_cla
     assert "boxes: 0 notebooks graded" in graded_class.second_report, graded_class.second_report
 
 
-def test_an_interrupted_run_resumes_without_regrading_finished_notebooks(course_root):
+def test_an_interrupted_run_resumes_without_regrading_finished_notebooks(released_setup):
     """kill -9 in the middle of grading, then the same command again: the notebooks finished before the kill are
     reused, the rest graded, and the grades are those of an uninterrupted run."""
-    assignment = "01_setup"
-    nbgrader = grader.Nbgrader(course_root)
-    pipeline.release(nbgrader, assignment)
-    pipeline.write_submissions(assignment, course_root)
-    command = [sys.executable, "-m", "trailblaze.grader", "--root", str(course_root), "--assignment", assignment,
+    course, assignment = released_setup, "01_setup"
+    command = [sys.executable, "-m", "trailblaze.grader", "--root", str(course.root), "--assignment", assignment,
                "--jobs", "1"]
-    results = course_root / "reports" / "results" / assignment
-    first = subprocess.Popen(command, cwd=paths.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    results = course.results / assignment
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
     deadline = time.monotonic() + 240
     while not list(results.glob("*.json")) and first.poll() is None and time.monotonic() < deadline:
@@ -94,28 +94,28 @@ def test_an_interrupted_run_resumes_without_regrading_finished_notebooks(course_
     finished = {p.name: p.read_bytes() for p in results.glob("*.json")}
     assert 1 <= len(finished) < len(pipeline.SAMPLE_STUDENTS), f"killed too late or too early: {sorted(finished)}"
     assert all(json.loads(b)["key"] for b in finished.values()), "a result was left half written"
-    second = subprocess.run(command, cwd=paths.ROOT, capture_output=True, text=True, timeout=600)
+    second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"{len(finished)} unchanged results reused" in second.stdout, second.stdout
     assert all((results / name).read_bytes() == data for name, data in finished.items()), "a finished result was redone"
-    grades = grader.read_grades(course_root / "reports" / "grades.csv")
+    grades = read_grades(course.grades_csv)
     assert grades["solutions"][assignment] == (21.0, 21.0) and grades["blank"][assignment][0] == 0
     assert 0 < grades["partly_wrong"][assignment][0] < 21
 
 
-def test_without_a_box_grading_stops_before_it_starts_unless_told_to_grade_unboxed(course_root, monkeypatch):
-    from course_tests import boxed
-    monkeypatch.setattr(boxed, "box_problem", lambda: "bwrap is not installed (simulated)")
-    with pytest.raises(grader.GradingError, match="(?s)bwrap is not installed.*--unboxed"):
-        pipeline.run(course_root)
-    assert not (course_root / "release").exists(), "the main job must refuse before it writes anything"
+def test_without_a_box_grading_stops_before_it_starts_unless_told_to_grade_unboxed(course, released_setup,
+                                                                                  monkeypatch):
+    from gradebox import box
+    monkeypatch.setattr(box, "box_problem", lambda: "bwrap is not installed (simulated)")
+    monkeypatch.setattr(grader.check, "box_problem", box.box_problem)
+    with pytest.raises(GradingError, match="(?s)bwrap is not installed.*--unboxed"):
+        pipeline.run(course)
+    assert not course.release.exists(), "the main job must refuse before it writes anything"
     assignment = "01_setup"
-    pipeline.release(grader.Nbgrader(course_root), assignment)
-    pipeline.write_submissions(assignment, course_root)
-    with pytest.raises(grader.GradingError, match="cannot build the grading box"):
-        grader.grade(course_root, [assignment])
-    assert not (course_root / "autograded").exists() and not (course_root / "reports" / "results").exists()
+    with pytest.raises(GradingError, match="cannot build the grading box"):
+        grader.grade(released_setup, [assignment])
+    assert not released_setup.autograded.exists() and not released_setup.results.exists()
     lines: list[str] = []
-    grades = grader.grade(course_root, [assignment], unboxed=True, say=lines.append)
+    grades = grader.grade(released_setup, [assignment], GradingOptions(unboxed=True), say=lines.append)
     assert "GRADING UNBOXED" in "\n".join(lines)
     assert grades["solutions"][assignment] == (21.0, 21.0) and grades["blank"][assignment][0] == 0

@@ -5,13 +5,14 @@ import pytest
 import torch
 
 from course_tests import models
-from course_tests.implementation import load_notebook
-from trailblaze import paths
+from gradebox.student import load_notebook
+from course_tests import adapters_for
+from trailblaze.coursedir import COURSE
 
 
 @pytest.fixture(scope="module")
 def setup_code():
-    impl = load_notebook(paths.source_notebook("01_setup"), "01_setup")
+    impl = load_notebook(COURSE.source_notebook("01_setup"), "01_setup", adapters_for("01_setup"))
     assert not impl.load_errors, impl.load_errors
     return impl.student.namespace
 

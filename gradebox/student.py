@@ -1,14 +1,14 @@
-"""The one thin layer between checks and student code.
+"""Student code, and the one thin layer between checks and it.
 
 Checks never touch a student's objects directly. They call `impl.call("adapter_name", *plain_args)`; the adapter
-(course_tests/adapters/<assignment>.py) builds what the student's function needs from plain inputs (tensors,
-numbers, model specs), calls it, and returns plain values and tensors. Today the adapter runs in this process
-(`InProcess`); an isolated grader can run the same adapters in a child process and ship only data across.
+(a function of the course's adapters module for that assignment) builds what the student's function needs from
+plain inputs (tensors, numbers, model specs), calls it, and returns plain values and tensors. `InProcess` runs the
+adapters in this process (pytest on a trusted notebook, the grade cells of plain nbgrader); `gradebox.box.Boxed`
+runs the same adapters in a boxed child and ships only data across.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import itertools
 import signal
@@ -19,7 +19,7 @@ import traceback
 import types
 from pathlib import Path
 
-from trailblaze import notebooks
+from gradebox import notebooks
 
 _LOADS = itertools.count()
 CELL_SECONDS = 60  # a provided or solution cell that runs longer than this when loaded is stopped
@@ -93,18 +93,21 @@ class StudentCode:
 class Implementation:
     """An assignment's student code, reachable only through adapter calls."""
 
-    def __init__(self, assignment: str, origin: str):
-        self.assignment, self.origin = assignment, origin
+    def __init__(self, assignment: str):
+        self.assignment = assignment
 
     def call(self, adapter: str, *args, **kwargs):
         raise NotImplementedError
 
 
 class InProcess(Implementation):
-    def __init__(self, assignment: str, namespace: dict, load_errors: list[str] | None = None, origin: str = ""):
-        super().__init__(assignment, origin)
+    """`adapters`: the module whose functions `call` names (the course's adapters for this assignment)."""
+
+    def __init__(self, assignment: str, adapters: types.ModuleType, namespace: dict,
+                 load_errors: list[str] | None = None):
+        super().__init__(assignment)
         self.student = StudentCode(namespace, list(load_errors or []))
-        self.adapters = importlib.import_module(f"course_tests.adapters.{adapter_module_name(assignment)}")
+        self.adapters = adapters
 
     @property
     def load_errors(self) -> list[str]:
@@ -123,18 +126,13 @@ class InProcess(Implementation):
 class Unloadable(Implementation):
     """A submission that could not be read at all: every check fails with the same actionable message."""
 
-    def __init__(self, assignment: str, reason: str, origin: str = ""):
-        super().__init__(assignment, origin)
+    def __init__(self, assignment: str, reason: str):
+        super().__init__(assignment)
         self.reason = reason
         self.load_errors = [reason]
 
     def call(self, adapter: str, *args, **kwargs):
         raise StudentError("NotebookError", self.reason)
-
-
-def adapter_module_name(assignment: str) -> str:
-    """'01_setup' -> 'setup': adapters and checks are named after the assignment without its number."""
-    return assignment.split("_", 1)[1]
 
 
 @contextlib.contextmanager
@@ -162,7 +160,7 @@ def time_limit(seconds: float):
             signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), outer_interval)
 
 
-def load_notebook(path: Path, assignment: str) -> Implementation:
+def load_notebook(path: Path, assignment: str, adapters: types.ModuleType) -> Implementation:
     """Execute a notebook's solution and provided cells (never its tests or demos) into a fresh namespace.
 
     A cell that fails is recorded and loading goes on, as in Jupyter: the checks of the functions it should have
@@ -171,16 +169,16 @@ def load_notebook(path: Path, assignment: str) -> Implementation:
     try:
         nb = notebooks.read(path)
     except notebooks.NotebookError as err:
-        return Unloadable(assignment, str(err), origin=str(path))
-    return load_cells(nb, assignment, origin=str(path))
+        return Unloadable(assignment, str(err))
+    return load_cells(nb, assignment, adapters)
 
 
-def load_cells(nb, assignment: str, origin: str = "") -> InProcess:
+def load_cells(nb, assignment: str, adapters: types.ModuleType) -> InProcess:
     """`load_notebook` for a notebook already in memory (a mutant, say)."""
-    return load_sources(notebooks.implementation_sources(nb), assignment, origin)
+    return load_sources(notebooks.implementation_sources(nb), assignment, adapters)
 
 
-def load_sources(cells: list[tuple[str, str]], assignment: str, origin: str = "") -> InProcess:
+def load_sources(cells: list[tuple[str, str]], assignment: str, adapters: types.ModuleType) -> InProcess:
     """Run (label, source) cells in order into a fresh namespace, recording the errors of failing cells."""
     module = types.ModuleType(f"submission_{assignment}_{next(_LOADS)}")
     namespace, errors = module.__dict__, []
@@ -198,4 +196,4 @@ def load_sources(cells: list[tuple[str, str]], assignment: str, origin: str = ""
                 errors.append(f"{label} raised {err.type_name}: {err.message}")
     finally:
         del sys.modules[module.__name__]
-    return InProcess(assignment, namespace, errors, origin=origin)
+    return InProcess(assignment, adapters, namespace, errors)

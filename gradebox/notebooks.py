@@ -2,7 +2,7 @@
 
 A course notebook has five kinds of code cell:
 - solution   nbgrader `solution: true`: the student's code (### BEGIN/END SOLUTION in source/);
-- test       nbgrader `grade: true` and not a solution: a graded cell whose hidden part calls course_tests;
+- test       nbgrader `grade: true` and not a solution: a graded cell whose hidden part runs the checks;
 - visible    locked, ungraded cells tagged `visible-test`: the self-check a student sees after each exercise;
 - demo       tagged `demo`: demonstrations (downloads, plots, long runs); nothing later may depend on them;
 - provided   everything else: imports and helpers the exercises build on. A provided cell tagged

@@ -1,13 +1,15 @@
 """The trusted side of isolated grading: student code runs in a boxed child process, checks run here.
 
 `Boxed` is an `Implementation` like `InProcess`, so every check runs unchanged: `impl.call(adapter, ...)` sends
-the adapter's name and plain inputs to the child (course_tests.child) and gets plain data back (course_tests.wire).
+the adapter's name and plain inputs to the child (gradebox.child) and gets plain data back (gradebox.wire).
 The checks, their references, hidden inputs and the gradebook never enter the child.
 
-The box (`bwrap`, Debian package `bubblewrap`): every namespace unshared (no network, its own PIDs), uid 65534
-when the grader runs as root, a read-only view of the system, the Python environment, the harness's adapters and
-the course data, and nothing else of the course (no `source/`, no checks, no planted bugs, no gradebook, no other
-submissions); a private scratch directory; resource limits (`Limits`); the whole tree killed at each deadline.
+The box (`bwrap`, Debian package `bubblewrap`) shows the child an allow-list and nothing else: the system
+(/usr, /etc, ...), the Python environment, the engine's child side (CHILD_SIDE) and what the course names in its
+`BoxView` (its adapters, the modules they import, its data), all read-only at their own paths. Its home, /tmp and
+/dev/shm are private size-limited tmpfs mounts. New mount, PID, network, IPC and UTS namespaces: no network, its
+own PIDs; as root the child drops to a uid of its own (`box_uid`), unprivileged a user namespace maps it. Resource
+limits (`Limits`); the whole process tree killed at each deadline.
 Where `bwrap` cannot run, `box_problem()` says why and `Boxed(..., unboxed=True)` is the explicit opt-out: the
 child is still a separate process with the same limits and data-only boundary, but it sees the whole disk.
 """
@@ -26,25 +28,30 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from course_tests import wire
-from course_tests.implementation import GraderFault, Implementation, StudentError
-from trailblaze import paths
-
-HIDDEN_FROM_CHILD = ("course_tests/checks", "course_tests/meta", "course_tests/mutants", "course_tests/adversarial")
+from gradebox import ENGINE, wire
+from gradebox.limits import Limits
+from gradebox.student import GraderFault, Implementation, StudentError
+# The modules the child imports of the engine: the rest (the checks' registry, expectations, runner, this file)
+# never runs next to student code.
+CHILD_SIDE = tuple(ENGINE / name for name in ("__init__.py", "child.py", "wire.py", "student.py", "notebooks.py",
+                                              "tensors.py"))
 
 
 @dataclass(frozen=True)
-class Limits:
-    start_seconds: float = 60.0      # wall time for the box and the child's imports, before any student code
-    load_seconds: float = 120.0      # wall time to run the notebook's cells
-    call_seconds: float = 60.0       # wall time per adapter call
-    cpu_seconds: int = 600           # CPU time of the child over its life
-    memory_bytes: int = 8 << 30      # address space (torch alone maps ~2 GiB); with a GPU, RLIMIT_DATA
-    processes: int = 256             # RLIMIT_NPROC of the box's own uid
-    open_files: int = 256
-    file_bytes: int = 64 << 20       # the largest file it may write (its output log included)
-    total_seconds: float = 600.0     # wall time for all of one notebook's checks; later calls fail at once
-    disk_bytes: int = 512 << 20      # each writable place in the box (its home, /tmp, /dev/shm) is a tmpfs this big
+class BoxView:
+    """What a course shows the child besides the system, the Python environment and CHILD_SIDE: an allow-list.
+
+    readable     host files and folders the child may read, bound read-only at their own paths (its adapters, the
+                 modules they import, the data they read)
+    import_root  put on the child's sys.path: the folder that holds the course's packages
+    environment  variables the child gets, as (name, value)
+    home_copies  (variable, host folder): the folder is copied into the child's home before any student code runs,
+                 and the variable names the copy (for libraries that write beside what they read)
+    """
+    readable: tuple[Path, ...]
+    import_root: Path
+    environment: tuple[tuple[str, str], ...] = ()
+    home_copies: tuple[tuple[str, Path], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -81,28 +88,20 @@ def namespaces() -> list[str]:
 BOX_HOME = "/scratch"  # the child's home and working directory inside the box: a size-limited tmpfs
 
 
-def box_arguments(limits: Limits) -> list[str]:
+def box_arguments(limits: Limits, view: BoxView) -> list[str]:
     # Writable: only its home, /tmp and /dev/shm (DataLoader workers share tensors there), private size-limited
     # tmpfs mounts that vanish with the box, so nothing it writes reaches the grader's disk or outlives a restart.
     args = ["bwrap", *namespaces(), "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
     for place in ("/tmp", "/dev/shm", BOX_HOME):
         args += ["--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", place]
-    system = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", sys.base_prefix, sys.prefix]
-    mounts = [str(p) for p in [*system, paths.ROOT / "course_tests", paths.ROOT / "trailblaze", paths.DATA]]
+    system = [p for p in dict.fromkeys(SYSTEM + (sys.base_prefix, sys.prefix)) if os.path.exists(p)]
+    readable = [str(p) for p in dict.fromkeys((*CHILD_SIDE, *view.readable)) if p.exists()]
     # bwrap creates missing parents of a mount point as root-only directories: make them traversable first
-    parents = {str(parent) for m in mounts for parent in Path(m).parents if parent != Path("/")}
-    for parent in sorted(parents, key=lambda p: p.count("/")):
-        if parent not in system:
-            args += ["--perms", "0755", "--dir", parent]
-    for path in dict.fromkeys(p for p in system if os.path.exists(p)):
+    parents = {str(parent) for m in system + readable for parent in Path(m).parents if parent != Path("/")}
+    for parent in sorted(parents - set(system), key=lambda p: p.count("/")):
+        args += ["--perms", "0755", "--dir", parent]
+    for path in system + readable:
         args += ["--ro-bind", path, path]
-    for part in ("course_tests", "trailblaze"):
-        args += ["--ro-bind", str(paths.ROOT / part), str(paths.ROOT / part)]
-    for hidden in HIDDEN_FROM_CHILD:
-        if (paths.ROOT / hidden).is_dir():
-            args += ["--tmpfs", str(paths.ROOT / hidden)]
-    if paths.DATA.exists():
-        args += ["--ro-bind", str(paths.DATA), str(paths.DATA)]
     for node in gpu_nodes():  # the GPU, where there is one
         args += ["--dev-bind", str(node), str(node)]
     args += ["--chdir", BOX_HOME]
@@ -111,22 +110,25 @@ def box_arguments(limits: Limits) -> list[str]:
     return args + ["--"]
 
 
-def child_environment(home: str) -> dict[str, str]:
-    """tiktoken writes a cache entry the first time it reads a file by a new path: the child copies the read-only
-    cache (TRAILBLAZE_TIKTOKEN_SOURCE) into its home before any student code runs."""
-    keep = {k: os.environ[k] for k in (paths.DATA_VARIABLE, "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
-            if k in os.environ}
-    return {**keep, "TRAILBLAZE_TIKTOKEN_SOURCE": os.environ.get("TIKTOKEN_CACHE_DIR", str(paths.TIKTOKEN_CACHE)),
-            "TIKTOKEN_CACHE_DIR": f"{home}/tiktoken", "HOME": home, "TMPDIR": "/tmp",
-            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "MPLBACKEND": "Agg", "PYTHONSAFEPATH": "1"}
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")  # with the Python environment: the system
 
 
-# The child's interpreter runs isolated (-I: no current directory, PYTHONPATH or user site on sys.path), so nothing
-# a student writes into the scratch directory, its working directory, can stand in for torch or for the child itself
-# when the child is restarted after a crash.
-CHILD_BOOT = (f"import sys; sys.path.insert(0, {str(paths.ROOT)!r}); import runpy; "
-              "runpy.run_module('course_tests.child', run_name='__main__', alter_sys=True)")
+def child_environment(home: str, view: BoxView) -> dict[str, str]:
+    """Nothing of the grader's environment but the thread count and the GPUs it may use; the view's variables;
+    HOME_COPIES tells the child which folders to copy into its home (as `variable=host path` lines)."""
+    keep = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES") if k in os.environ}
+    copies = "\n".join(f"{variable}={source}" for variable, source in view.home_copies)
+    return {**keep, **dict(view.environment), "GRADEBOX_HOME_COPIES": copies, "HOME": home, "TMPDIR": "/tmp",
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONSAFEPATH": "1"}
+
+
+def child_boot(view: BoxView) -> str:
+    """The child's interpreter runs isolated (-I: no current directory, PYTHONPATH or user site on sys.path), so
+    nothing a student writes into the scratch directory, its working directory, can stand in for torch or for the
+    child itself when the child is restarted after a crash. Only the engine's and the course's folders are added."""
+    roots = list(dict.fromkeys([str(ENGINE.parent), str(view.import_root)]))
+    return (f"import sys; sys.path[:0] = {roots!r}; import runpy; "
+            "runpy.run_module('gradebox.child', run_name='__main__', alter_sys=True)")
 
 
 def gpu_nodes() -> list[Path]:
@@ -167,14 +169,14 @@ class Boxed(Implementation):
     loading, a function that ran past its deadline, and the notebook's total time (`Limits.total_seconds`).
     """
 
-    def __init__(self, assignment: str, cells: list[tuple[str, str]], origin: str = "", limits: Limits = Limits(),
-                 unboxed: bool = False, device: str | None = None):
-        super().__init__(assignment, origin)
+    def __init__(self, assignment: str, cells: list[tuple[str, str]], adapters: str, view: BoxView,
+                 limits: Limits = Limits(), unboxed: bool = False):
+        super().__init__(assignment)
         if not unboxed and box_problem():
             raise RuntimeError(f"cannot build the grading box: {box_problem()}. Grading untrusted code without it "
                                "needs an explicit opt-out (unboxed).")
         self.cells = [[label, source] for label, source in cells]
-        self.limits, self.unboxed, self.device = limits, unboxed, device
+        self.adapters, self.view, self.limits, self.unboxed = adapters, view, limits, unboxed
         self.process = None
         self.load_errors: list[str] = []
         self.load_failure: StudentError | None = None
@@ -182,23 +184,24 @@ class Boxed(Implementation):
         self.started_at: float | None = None
         # The grader's own directory: the child's output log (the child gets only its file descriptor) and, unboxed,
         # the child's home. Boxed, the child cannot see it at all.
-        self.scratch = Path(tempfile.mkdtemp(prefix="trailblaze-box-"))
+        self.scratch = Path(tempfile.mkdtemp(prefix="gradebox-"))
         self.log = os.open(self.scratch / "output.log", os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
 
     # --- the child's life ---------------------------------------------------------------------------------------
     def start(self) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        command = [sys.executable, "-I", "-c", CHILD_BOOT, str(to_child_r), str(from_child_w)]
+        command = [sys.executable, "-I", "-c", child_boot(self.view), str(to_child_r), str(from_child_w),
+                   self.adapters]
         home = str(self.scratch / "home") if self.unboxed else BOX_HOME
         if self.unboxed:
             os.makedirs(home, exist_ok=True)
         else:
             uid = box_uid()
-            command = box_arguments(self.limits) + command + ([str(uid)] if uid is not None else [])
+            command = box_arguments(self.limits, self.view) + command + ([str(uid)] if uid is not None else [])
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
                                         pass_fds=(to_child_r, from_child_w), cwd=home if self.unboxed else "/",
-                                        env=child_environment(home), preexec_fn=apply_limits(self.limits),
+                                        env=child_environment(home, self.view), preexec_fn=apply_limits(self.limits),
                                         start_new_session=True)
         os.close(to_child_r)
         os.close(from_child_w)
@@ -251,7 +254,7 @@ class Boxed(Implementation):
     def exchange(self, message: dict, value, seconds: float, doing: str):
         try:
             wire.write_frame(self.writer, message, value)
-            answer, result = wire.read_frame(DeadlineReader(self.reader, time.monotonic() + seconds), self.device)
+            answer, result = wire.read_frame(DeadlineReader(self.reader, time.monotonic() + seconds))
         except TimeoutError:
             self.stop()
             raise StudentError("Timeout", f"stopped after {seconds:g} s while {doing}: an endless loop, or "

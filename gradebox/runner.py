@@ -1,0 +1,62 @@
+"""Running checks: every way student code can fail becomes a message, and passing checks become points."""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+
+from gradebox.checks import BUILDS_ON, Check, checks_for, devices_for
+from gradebox.expect import CheckFailure
+from gradebox.student import GraderFault, Implementation, StudentError
+from gradebox.tensors import prepare_device
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    message: str = ""
+
+
+def run_check(check: Check, impl: Implementation, device: str) -> Outcome:
+    """Run one check; every way student code can fail becomes a message, never a crash of the grader."""
+    prepare_device(device)
+    try:
+        check.func(impl, device)
+    except CheckFailure as failure:
+        return Outcome(False, str(failure))
+    except StudentError as err:
+        return Outcome(False, err.explain(check.grade_id.removesuffix("_tests")))
+    except GraderFault:
+        raise
+    except Exception as exc:  # a bug in the check itself must be visible to the instructor, not blamed on students
+        return Outcome(False, "internal error in the check (tell your instructor): "
+                              + "".join(traceback.format_exception_only(type(exc), exc)).strip())
+    return Outcome(True)
+
+
+def grade(impl: Implementation, checks: list[Check], devices: list[str]) -> tuple[float, list[str]]:
+    """Points earned (a check counts only if it passes on every device) and one report line per check."""
+    earned, lines = 0.0, []
+    for check in checks:
+        failures = [(d, o.message) for d in devices_for(check, devices) for o in [run_check(check, impl, d)]
+                    if not o.passed]
+        if not failures:
+            earned += check.points
+            lines.append(f"PASS  {check.title}")
+            continue
+        lines.append(f"FAIL  {check.title}")
+        for device, message in failures:
+            lines.append(f"      [{device}] {message}" if len(devices) > 1 else f"      {message}")
+    return earned, lines
+
+
+def grade_cell_report(impl: Implementation, grade_id: str, devices: list[str]) -> tuple[float, float, str]:
+    """(points earned, points possible, the report a student reads) for one grade cell of impl's assignment."""
+    checks = checks_for(impl.assignment, grade_id)
+    if not checks:
+        raise LookupError(f"no checks are registered for {impl.assignment}/{grade_id}")
+    earned, lines = grade(impl, checks, devices)
+    total = sum(c.points for c in checks)
+    if earned < total and (impl.assignment, grade_id) in BUILDS_ON:
+        lines.append(BUILDS_ON[(impl.assignment, grade_id)])
+    lines.append(f"{earned:g} of {total:g} points")
+    return earned, total, "\n".join(lines)

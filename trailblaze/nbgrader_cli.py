@@ -1,0 +1,54 @@
+"""Running nbgrader's commands for one course directory, with their output kept in reports/nbgrader.log."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+
+from trailblaze.coursedir import REPO, CourseDirectory
+
+
+class GradingError(RuntimeError):
+    """Something the instructor must fix before grading can go on (never a student's mistake)."""
+
+
+STUDENT_FAILURE = re.compile(r"There was an error processing assignment '([^']+)' for student '([^']+)'")
+
+
+class Nbgrader:
+    """`nbgrader(*args)` runs one command. Safe to call from several threads: each command's log is written whole."""
+
+    def __init__(self, course: CourseDirectory, env: dict | None = None, append: bool = False):
+        self.course = course
+        self.env = dict(os.environ, HF_HUB_OFFLINE="1", **(env or {}))
+        self.log = course.nbgrader_log
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.Lock()
+        if not append:
+            self.log.write_text("")
+
+    def patterns(self, assignments: list[str]) -> list[str]:
+        """nbgrader's assignment argument for these assignments: "*" (one process, which nbgrader globs) when they are
+        all of the course's, else each one."""
+        return ["*"] if sorted(assignments) == self.course.assignments() else list(assignments)
+
+    def __call__(self, *args: str) -> list[tuple[str, str]]:
+        """Returns the (student, assignment) pairs nbgrader could not process (it carries on with the others and
+        exits 1); any other failure stops the job."""
+        return self.run(*args)[0]
+
+    def run(self, *args: str) -> tuple[list[tuple[str, str]], str]:
+        """(the (student, assignment) pairs nbgrader could not process, its output)."""
+        cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={self.course.root}"]
+        result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=self.env)
+        output = result.stdout + result.stderr
+        with self.lock, self.log.open("a") as log:
+            log.write(f"$ nbgrader {' '.join(args)}\n{output}\n")
+        failed = sorted({(student, assignment) for assignment, student in STUDENT_FAILURE.findall(output)})
+        if result.returncode != 0 and not failed:
+            tail = "\n".join(output.strip().splitlines()[-15:])
+            raise GradingError(f"nbgrader {' '.join(args)} failed (exit {result.returncode}); full log in "
+                               f"{self.log}:\n{tail}")
+        return failed, output

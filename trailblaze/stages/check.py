@@ -1,0 +1,133 @@
+"""Stage 2: run each notebook's solution and provided cells in a box, and every check of every grade cell here, in
+the trusted process, against it. `--jobs N` notebooks at once, one box each, in spawned worker processes."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+import course_tests.checks  # noqa: F401  (registers every check)
+from course_tests import adapters_module
+from course_tests.sandbox import box_view
+from gradebox import notebooks
+from gradebox.box import Boxed, box_problem
+from gradebox.checks import checks_for
+from gradebox.runner import grade_cell_report
+from trailblaze.coursedir import CourseDirectory
+from trailblaze.nbgrader_cli import GradingError
+from trailblaze.options import GradingOptions
+from trailblaze.stages.collect import sanitized, submissions
+from trailblaze.stages.store import Result, ResultStore, result_key
+
+
+@dataclass(frozen=True)
+class Job:
+    student: str
+    assignment: str
+    cells: list
+    key: str
+    options: GradingOptions  # resolved: its devices are those the key was made with
+
+
+def job_for(nb, student: str, assignment: str, options: GradingOptions) -> Job:
+    cells, options = notebooks.implementation_sources(nb), options.resolved()
+    return Job(student, assignment, cells, result_key(assignment, cells, options), options)
+
+
+def grade_now(nb, student: str, assignment: str, options: GradingOptions, store: ResultStore) -> Result:
+    """Grade one notebook in this process (one box) and store its result."""
+    job = job_for(nb, student, assignment, options)
+    result = grade_notebook(job)
+    store.save(assignment, student, result)
+    return result
+
+
+def grade_notebook(job: Job) -> Result:
+    """Every grade cell's checks against the notebook's code in a box. Student code cannot make this raise."""
+    start = time.perf_counter()
+    impl = Boxed(job.assignment, job.cells, adapters_module(job.assignment), box_view(), job.options.limits,
+                 job.options.unboxed)
+    try:
+        grades = {}
+        for grade_id in dict.fromkeys(c.grade_id for c in checks_for(job.assignment)):
+            earned, total, report = grade_cell_report(impl, grade_id, list(job.options.devices))
+            grades[grade_id] = {"earned": earned, "total": total, "report": report}
+        load_errors = list(impl.load_errors)
+    finally:
+        impl.close()
+    return Result(job.key, grades, round(time.perf_counter() - start, 2), load_errors)
+
+
+def box_or_refuse(unboxed: bool, say=print) -> None:
+    problem = box_problem()
+    if problem and not unboxed:
+        raise GradingError(f"cannot build the grading box: {problem}.\nStudent code would run with your "
+                           "permissions, able to read the solutions and rewrite the gradebook. Install bubblewrap "
+                           "(`python3 course.py setup` does so where it can), or, for code you trust, pass "
+                           "--unboxed.")
+    if unboxed:
+        say("\n" + "!" * 100 + "\n!! GRADING UNBOXED: student code runs without the box (still a separate process "
+            "with limits), but it can\n!! read and write everything this user can: solutions, other submissions, the "
+            "gradebook.\n" + "!" * 100 + "\n")
+
+
+def _start_worker(threads: int) -> None:
+    import torch
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # the boxed child inherits it
+    torch.set_num_threads(threads)
+
+
+def check_class(course: CourseDirectory, assignments: list[str], options: GradingOptions, say=print) -> dict:
+    """Every submission without a stored result for its exact code is graded and stored. Returns a summary: graded,
+    reused, failed (student/assignment -> the grader's fault, which is not stored so that a rerun retries it)."""
+    from tqdm import tqdm
+
+    options, store = options.resolved(), ResultStore(course)
+    pending, reused = [], 0
+    for student, assignment in submissions(course, assignments):
+        nb = sanitized(course, student, assignment)
+        if nb is None:
+            continue
+        job = job_for(nb, student, assignment, options)
+        if store.load(assignment, student, job.key):
+            reused += 1
+        else:
+            pending.append(job)
+    start, failed = time.perf_counter(), {}
+    bar = tqdm(total=len(pending), desc="grading in boxes", unit="notebook", file=sys.stdout,
+               disable=not pending, mininterval=1.0)
+
+    def finished(job: Job, result: Result | None, error: BaseException | None) -> None:
+        if result is not None:
+            store.save(job.assignment, job.student, result)
+        else:
+            failed[(job.student, job.assignment)] = f"{type(error).__name__}: {error}"
+        bar.set_postfix_str(f"{job.student}/{job.assignment}", refresh=False)
+        bar.update()
+
+    pending.sort(key=lambda j: j.assignment, reverse=True)  # later assignments take longest: start them first
+    if options.jobs <= 1:
+        for job in pending:
+            try:
+                finished(job, grade_notebook(job), None)
+            except Exception as err:
+                finished(job, None, err)
+    elif pending:
+        threads = max(1, (os.cpu_count() or 1) // options.jobs)
+        with ProcessPoolExecutor(options.jobs, mp_context=get_context("spawn"), initializer=_start_worker,
+                                 initargs=(threads,)) as pool:
+            futures = {pool.submit(grade_notebook, job): job for job in pending}
+            for future in as_completed(futures):
+                error = future.exception()
+                finished(futures[future], None if error else future.result(), error)
+    bar.close()
+    summary = {"graded": len(pending) - len(failed), "reused": reused, "failed": failed}
+    say(f"boxes: {summary['graded']} notebooks graded with --jobs {options.jobs} in "
+        f"{time.perf_counter() - start:.1f} s, {reused} unchanged results reused"
+        + (f", {len(failed)} failed in the grader" if failed else ""))
+    for (student, assignment), why in sorted(failed.items()):
+        say(f"  grader fault (rerun to retry): {student}/{assignment}: {why}")
+    return summary

@@ -1,0 +1,36 @@
+"""Stage 4: the stored results become the gradebook's grades.
+
+`nbgrader autograde` runs once for all assignments, with BoxedGrades (trailblaze/nbgrader_ext.py) in place of its
+Execute: each test cell gets its PASS/FAIL report and its score as outputs, so the gradebook, the formgrader,
+feedback and `nbgrader export` work as usual. No cell is executed. One process writes the gradebook (SQLite has a
+single writer), and it imports no check unless a notebook has no stored result (then it is graded on the spot:
+a plain `nbgrader autograde` from the formgrader lands there).
+"""
+from __future__ import annotations
+
+from gradebox import notebooks
+from trailblaze.coursedir import CourseDirectory
+from trailblaze.nbgrader_cli import Nbgrader
+from trailblaze.options import GradingOptions
+from trailblaze.stages.store import Result, ResultStore, result_key
+
+
+def record(assignments: list[str], nbgrader: Nbgrader) -> list[tuple[str, str]]:
+    """(student, assignment) pairs that nbgrader could not process."""
+    failed = []
+    for pattern in nbgrader.patterns(assignments):
+        failed += nbgrader("autograde", pattern, "--force")
+    return failed
+
+
+def stored_or_graded(course: CourseDirectory, nb, student: str, assignment: str, options: GradingOptions,
+                     say=print) -> Result:
+    """The stored result for this exact (sanitized) notebook; graded now, in a box, where there is none."""
+    store = ResultStore(course)
+    key = result_key(assignment, notebooks.implementation_sources(nb), options.resolved())
+    result = store.load(assignment, student, key)
+    if result is None:
+        say(f"no prepared result for {student}/{assignment}: grading it now, in a box")
+        from trailblaze.stages import check  # the checks import torch and transformers: only when needed
+        result = check.grade_now(nb, student, assignment, options, store)
+    return result
