@@ -3,6 +3,7 @@
 
     python3 course.py grade    set everything up, then release, grade the sample class (boxed), export grades
     python3 course.py test     set everything up, then run the whole test suite
+    python3 course.py new NN_name   a new assignment's parts from templates (notebook, checks, adapters, bugs)
 
 `python3 course.py setup` only sets up. Setting up means: a virtualenv in .venv/, the pinned requirements.txt
 installed into it (again only when requirements.txt changes), the offline data prepared, and bubblewrap (`bwrap`,
@@ -86,7 +87,9 @@ def main(argv: list[str]) -> None:
     commands = {
         "setup": [],
         "grade": ["-m", "trailblaze.pipeline"],
-        "test": ["-m", "pytest", "course_tests"],
+        "new": ["-m", "trailblaze.scaffold"],
+        # One pytest-xdist worker per CPU (at most 4); tests that share a graded class or a kill matrix stay together.
+        "test": ["-m", "pytest", "course_tests", "--numprocesses=auto", "--maxprocesses=4", "--dist=loadgroup"],
     }
     if not argv or argv[0] not in commands:
         sys.exit(__doc__)
