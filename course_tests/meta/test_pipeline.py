@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 from gradebox import notebooks
 from trailblaze import grader, pipeline
 from trailblaze.coursedir import REPO
-from trailblaze.nbgrader_cli import GradingError, Nbgrader
+from trailblaze.nbgrader_cli import GradingError
 from trailblaze.options import GradingOptions
 from trailblaze.stages.export import read_grades
 
@@ -60,6 +61,9 @@ def test_every_notebook_was_graded_in_a_box_before_nbgrader_recorded_it(graded_c
     log = graded_class.course.nbgrader_log.read_text()
     assert "no prepared result" not in log, "BoxedGrades had to grade a notebook itself: the keys disagree"
     assert "boxes: " in graded_class.report and "failed in the grader" not in graded_class.report, graded_class.report
+    counts = re.search(r"boxes: (\d+) notebooks graded \((\d+) distinct\)", graded_class.report)
+    graded, distinct = int(counts[1]), int(counts[2])
+    assert distinct < graded, "copies of the same code (deleted_test_cell is partly_wrong's code) are boxed once"
 
 
 def test_graded_output_explains_failures_without_printing_tensors(graded_class):

@@ -96,36 +96,40 @@ def check_class(course: CourseDirectory, assignments: list[str], options: Gradin
             reused += 1
         else:
             pending.append(job)
+    # Notebooks with the same code (untouched releases, copies) have the same key: each is graded once.
+    groups: dict[str, list[Job]] = {}
+    for job in sorted(pending, key=lambda j: j.assignment, reverse=True):  # later assignments take longest: first
+        groups.setdefault(job.key, []).append(job)
     start, failed = time.perf_counter(), {}
     bar = tqdm(total=len(pending), desc="grading in boxes", unit="notebook", file=sys.stdout,
                disable=not pending, mininterval=1.0)
 
-    def finished(job: Job, result: Result | None, error: BaseException | None) -> None:
-        if result is not None:
-            store.save(job.assignment, job.student, result)
-        else:
-            failed[(job.student, job.assignment)] = f"{type(error).__name__}: {error}"
-        bar.set_postfix_str(f"{job.student}/{job.assignment}", refresh=False)
-        bar.update()
+    def finished(key: str, result: Result | None, error: BaseException | None) -> None:
+        for job in groups[key]:
+            if result is not None:
+                store.save(job.assignment, job.student, result)
+            else:  # a fault of the grader, not the student's: not stored, so the next run retries it
+                failed[(job.student, job.assignment)] = f"{type(error).__name__}: {error}"
+        bar.set_postfix_str(f"{groups[key][0].student}/{groups[key][0].assignment}", refresh=False)
+        bar.update(len(groups[key]))
 
-    pending.sort(key=lambda j: j.assignment, reverse=True)  # later assignments take longest: start them first
     if options.jobs <= 1:
-        for job in pending:
+        for key, (job, *_) in groups.items():
             try:
-                finished(job, grade_notebook(job), None)
+                finished(key, grade_notebook(job), None)
             except Exception as err:
-                finished(job, None, err)
-    elif pending:
+                finished(key, None, err)
+    elif groups:
         threads = max(1, (os.cpu_count() or 1) // options.jobs)
         with ProcessPoolExecutor(options.jobs, mp_context=get_context("spawn"), initializer=_start_worker,
                                  initargs=(threads,)) as pool:
-            futures = {pool.submit(grade_notebook, job): job for job in pending}
+            futures = {pool.submit(grade_notebook, jobs[0]): key for key, jobs in groups.items()}
             for future in as_completed(futures):
                 error = future.exception()
                 finished(futures[future], None if error else future.result(), error)
     bar.close()
     summary = {"graded": len(pending) - len(failed), "reused": reused, "failed": failed}
-    say(f"boxes: {summary['graded']} notebooks graded with --jobs {options.jobs} in "
+    say(f"boxes: {summary['graded']} notebooks graded ({len(groups)} distinct) with --jobs {options.jobs} in "
         f"{time.perf_counter() - start:.1f} s, {reused} unchanged results reused"
         + (f", {len(failed)} failed in the grader" if failed else ""))
     for (student, assignment), why in sorted(failed.items()):
