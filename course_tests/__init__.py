@@ -25,10 +25,6 @@ def adapters_module(assignment: str) -> str:
     return f"{__name__}.adapters.{short_name(assignment)}"
 
 
-def checks_module(assignment: str) -> str:
-    return f"{__name__}.checks.{short_name(assignment)}"
-
-
 def adapters_for(assignment: str):
     """The adapters module of an assignment: what `Implementation.call` names."""
     return importlib.import_module(adapters_module(assignment))

@@ -85,6 +85,9 @@ def namespaces() -> list[str]:
     return ["--unshare-all"]
 
 
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")  # with the Python environment: the system
+
+
 BOX_HOME = "/scratch"  # the child's home and working directory inside the box: a size-limited tmpfs
 
 
@@ -110,12 +113,9 @@ def box_arguments(limits: Limits, view: BoxView) -> list[str]:
     return args + ["--"]
 
 
-SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")  # with the Python environment: the system
-
-
 def child_environment(home: str, view: BoxView) -> dict[str, str]:
     """Nothing of the grader's environment but the thread count and the GPUs it may use; the view's variables;
-    HOME_COPIES tells the child which folders to copy into its home (as `variable=host path` lines)."""
+    GRADEBOX_HOME_COPIES tells the child which folders to copy into its home (as `variable=host path` lines)."""
     keep = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES") if k in os.environ}
     copies = "\n".join(f"{variable}={source}" for variable, source in view.home_copies)
     return {**keep, **dict(view.environment), "GRADEBOX_HOME_COPIES": copies, "HOME": home, "TMPDIR": "/tmp",

@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 
 from trailblaze.coursedir import REPO, CourseDirectory
 
@@ -18,14 +17,13 @@ STUDENT_FAILURE = re.compile(r"There was an error processing assignment '([^']+)
 
 
 class Nbgrader:
-    """`nbgrader(*args)` runs one command. Safe to call from several threads: each command's log is written whole."""
+    """`nbgrader(*args)` runs one command; `over(command, assignments)` runs it for some assignments."""
 
     def __init__(self, course: CourseDirectory, env: dict | None = None, append: bool = False):
         self.course = course
         self.env = dict(os.environ, HF_HUB_OFFLINE="1", **(env or {}))
         self.log = course.nbgrader_log
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.lock = threading.Lock()
         if not append:
             self.log.write_text("")
 
@@ -33,6 +31,10 @@ class Nbgrader:
         """nbgrader's assignment argument for these assignments: "*" (one process, which nbgrader globs) when they are
         all of the course's, else each one."""
         return ["*"] if sorted(assignments) == self.course.assignments() else list(assignments)
+
+    def over(self, command: str, assignments: list[str], *args: str) -> list[tuple[str, str]]:
+        """`command` for these assignments, in as few processes as patterns() allows; the pairs it could not process."""
+        return [pair for pattern in self.patterns(assignments) for pair in self(command, pattern, *args)]
 
     def __call__(self, *args: str) -> list[tuple[str, str]]:
         """Returns the (student, assignment) pairs nbgrader could not process (it carries on with the others and
@@ -44,7 +46,7 @@ class Nbgrader:
         cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={self.course.root}"]
         result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=self.env)
         output = result.stdout + result.stderr
-        with self.lock, self.log.open("a") as log:
+        with self.log.open("a") as log:
             log.write(f"$ nbgrader {' '.join(args)}\n{output}\n")
         failed = sorted({(student, assignment) for assignment, student in STUDENT_FAILURE.findall(output)})
         if result.returncode != 0 and not failed:

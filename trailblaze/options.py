@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from gradebox.limits import Limits
 
@@ -29,8 +29,7 @@ class GradingOptions:
 
     def resolved(self) -> "GradingOptions":
         """With the devices named, so that every stage and nbgrader's process compute the same result keys."""
-        return self if self.devices else GradingOptions(self.jobs, self.unboxed, self.limits,
-                                                        tuple(detected_devices()))
+        return self if self.devices else replace(self, devices=tuple(detected_devices()))
 
     def to_environment(self) -> dict[str, str]:
         return {VARIABLE: json.dumps(asdict(self.resolved()))}

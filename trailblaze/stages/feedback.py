@@ -7,5 +7,4 @@ from trailblaze.nbgrader_cli import Nbgrader
 
 def feedback(assignments: list[str], nbgrader: Nbgrader) -> list[tuple[str, str]]:
     """(student, assignment) pairs that nbgrader could not process."""
-    return [pair for pattern in nbgrader.patterns(assignments)
-            for pair in nbgrader("generate_feedback", pattern, "--force")]
+    return nbgrader.over("generate_feedback", assignments, "--force")

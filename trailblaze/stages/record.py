@@ -17,10 +17,7 @@ from trailblaze.stages.store import Result, ResultStore, result_key
 
 def record(assignments: list[str], nbgrader: Nbgrader) -> list[tuple[str, str]]:
     """(student, assignment) pairs that nbgrader could not process."""
-    failed = []
-    for pattern in nbgrader.patterns(assignments):
-        failed += nbgrader("autograde", pattern, "--force")
-    return failed
+    return nbgrader.over("autograde", assignments, "--force")
 
 
 def stored_or_graded(course: CourseDirectory, nb, student: str, assignment: str, options: GradingOptions,
