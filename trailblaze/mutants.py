@@ -13,12 +13,20 @@
 from __future__ import annotations
 
 import copy
+import sys
+import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import course_tests.checks  # noqa: F401  (registers every check)
+from course_tests import adapters_for
 from gradebox import notebooks
+from gradebox.checks import Check, checks_for
+from gradebox.runner import run_check
+from gradebox.student import Implementation, load_cells
 from trailblaze.assignments import Assignment
+from trailblaze.coursedir import COURSE
 
 
 @dataclass(frozen=True)
@@ -71,3 +79,48 @@ def apply(nb, mutants: list[Mutant]):
                                  "expected exactly once")
             cell.source = cell.source.replace(old, new)
     return nb
+
+
+def cells_run_by(check: Check, impl: Implementation, device: str = "cpu") -> set[str]:
+    """The labels of the notebook cells whose code runs while `check` grades `impl`, e.g. {"merge_pair", ...}."""
+    seen = set()
+
+    def on_call(frame, event, arg):  # returns None: calls are seen, lines are not traced
+        if frame.f_code.co_filename.startswith("<cell "):
+            seen.add(frame.f_code.co_filename[len("<cell "):-1])
+
+    sys.settrace(on_call)
+    threading.settrace(on_call)
+    try:
+        run_check(check, impl, device)
+    finally:
+        sys.settrace(None)
+        threading.settrace(None)
+    return seen
+
+
+def kill_matrix(assignment: str, select: bool = True, device: str = "cpu") -> dict[str, set[str]]:
+    """mutant id -> names of the checks that fail on it.
+
+    With `select`, a mutant runs only the checks that run its cell's code when they grade the solution (each check
+    traced on a fresh load, so that a cache in the solution's code cannot hide a call). A check that never enters
+    that cell behaves on the mutant as on the solution until it does, so it passes there too; and a skipped check
+    can only remove a kill, never add one: tests built on the matrix can fail, never pass, because of it.
+    benchmarks/kill_matrix.py compares both ways.
+    """
+    source = notebooks.read(COURSE.source_notebook(assignment))
+    checks, adapters = checks_for(assignment), adapters_for(assignment)
+    warm = load_cells(source, assignment, adapters)
+    failing = [c.name for c in checks if not run_check(c, warm, device).passed]  # fills the checks' own caches too
+    if failing:
+        raise AssertionError(f"the solution of {assignment} fails {failing}")
+    cells = {c.name: cells_run_by(c, load_cells(source, assignment, adapters), device) for c in checks} \
+        if select else None
+    matrix = {}
+    for mutant in load(assignment):
+        impl = load_cells(apply(source, [mutant]), assignment, adapters)
+        if impl.load_errors:
+            raise AssertionError(f"mutant {mutant.id} breaks loading: {impl.load_errors}")
+        matrix[mutant.id] = {c.name for c in checks if (cells is None or mutant.cell in cells[c.name])
+                             and not run_check(c, impl, device).passed}
+    return matrix
