@@ -17,9 +17,10 @@ import time
 
 import pytest
 
+from course_tests.meta.conftest import RELEASED
 from gradebox import notebooks
 from trailblaze import grader, pipeline
-from trailblaze.coursedir import REPO
+from trailblaze.coursedir import COURSE, REPO
 from trailblaze.nbgrader_cli import GradingError
 from trailblaze.options import GradingOptions
 from trailblaze.stages.export import read_grades
@@ -81,10 +82,14 @@ def test_grading_twice_gives_identical_grades_and_reuses_every_result(graded_cla
     assert "boxes: 0 notebooks graded" in graded_class.second_report, graded_class.second_report
 
 
-def test_an_interrupted_run_resumes_without_regrading_finished_notebooks(released_setup):
+def full_marks(assignment: str) -> float:
+    return sum(notebooks.grade_cells(notebooks.read(COURSE.source_notebook(assignment))).values())
+
+
+def test_an_interrupted_run_resumes_without_regrading_finished_notebooks(released):
     """kill -9 in the middle of grading, then the same command again: the notebooks finished before the kill are
     reused, the rest graded, and the grades are those of an uninterrupted run."""
-    course, assignment = released_setup, "01_setup"
+    course, assignment, full = released, RELEASED, full_marks(RELEASED)
     command = [sys.executable, "-m", "trailblaze.grader", "--root", str(course.root), "--assignment", assignment,
                "--jobs", "1"]
     results = course.results / assignment
@@ -103,23 +108,22 @@ def test_an_interrupted_run_resumes_without_regrading_finished_notebooks(release
     assert f"{len(finished)} unchanged results reused" in second.stdout, second.stdout
     assert all((results / name).read_bytes() == data for name, data in finished.items()), "a finished result was redone"
     grades = read_grades(course.grades_csv)
-    assert grades["solutions"][assignment] == (21.0, 21.0) and grades["blank"][assignment][0] == 0
-    assert 0 < grades["partly_wrong"][assignment][0] < 21
+    assert grades["solutions"][assignment] == (full, full) and grades["blank"][assignment][0] == 0
+    assert 0 < grades["partly_wrong"][assignment][0] < full
 
 
-def test_without_a_box_grading_stops_before_it_starts_unless_told_to_grade_unboxed(course, released_setup,
-                                                                                  monkeypatch):
+def test_without_a_box_grading_stops_before_it_starts_unless_told_to_grade_unboxed(course, released, monkeypatch):
     from gradebox import box
     monkeypatch.setattr(box, "box_problem", lambda: "bwrap is not installed (simulated)")
     monkeypatch.setattr(grader.check, "box_problem", box.box_problem)
     with pytest.raises(GradingError, match="(?s)bwrap is not installed.*--unboxed"):
         pipeline.run(course)
     assert not course.release.exists(), "the main job must refuse before it writes anything"
-    assignment = "01_setup"
     with pytest.raises(GradingError, match="cannot build the grading box"):
-        grader.grade(released_setup, [assignment])
-    assert not released_setup.autograded.exists() and not released_setup.results.exists()
+        grader.grade(released, [RELEASED])
+    assert not released.autograded.exists() and not released.results.exists()
     lines: list[str] = []
-    grades = grader.grade(released_setup, [assignment], GradingOptions(unboxed=True), say=lines.append)
+    grades = grader.grade(released, [RELEASED], GradingOptions(unboxed=True), say=lines.append)
     assert "GRADING UNBOXED" in "\n".join(lines)
-    assert grades["solutions"][assignment] == (21.0, 21.0) and grades["blank"][assignment][0] == 0
+    full = full_marks(RELEASED)
+    assert grades["solutions"][RELEASED] == (full, full) and grades["blank"][RELEASED][0] == 0
