@@ -16,20 +16,43 @@ class Outcome:
     message: str = ""
 
 
+class Answered:
+    """An implementation that counts the answers its student code gave (what a check then reads)."""
+
+    def __init__(self, impl: Implementation):
+        self.impl, self.answers = impl, 0
+
+    def call(self, adapter: str, *args, **kwargs):
+        value = self.impl.call(adapter, *args, **kwargs)
+        self.answers += 1
+        return value
+
+    def __getattr__(self, name):
+        return getattr(self.impl, name)
+
+
 def run_check(check: Check, impl: Implementation, device: str) -> Outcome:
-    """Run one check; every way student code can fail becomes a message, never a crash of the grader."""
+    """Run one check; every way student code can fail becomes a message, never a crash of the grader.
+
+    A check that raises after the student's code answered tripped over that answer (a key, a type, a shape it did
+    not expect): the student reads what it could not use. One that raises before any answer has a bug of its own:
+    the message says to tell the instructor."""
     prepare_device(device)
+    answered = Answered(impl)
     try:
-        check.func(impl, device)
+        check.func(answered, device)
     except CheckFailure as failure:
         return Outcome(False, str(failure))
     except StudentError as err:
         return Outcome(False, err.explain(check.grade_id.removesuffix("_tests")))
     except GraderFault:
         raise
-    except Exception as exc:  # a bug in the check itself must be visible to the instructor, not blamed on students
-        return Outcome(False, "internal error in the check (tell your instructor): "
-                              + "".join(traceback.format_exception_only(type(exc), exc)).strip())
+    except Exception as exc:
+        what = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:300]
+        if answered.answers:
+            return Outcome(False, f"the check could not use what your code returned ({what}): compare what it "
+                                  "returns with what the exercise asks for (names, types, shapes)")
+        return Outcome(False, f"internal error in the check (tell your instructor): {what}")
     return Outcome(True)
 
 

@@ -110,6 +110,18 @@ def test_a_bug_in_a_check_is_reported_as_internal(solved):
     assert not outcome.passed and outcome.message.startswith("internal error in the check")
 
 
+def test_a_check_that_trips_over_a_students_answer_tells_the_student(solved):
+    """The check reads a key the student's answer lacks: that is the student's to fix, not the instructor's."""
+    from gradebox.checks import Check
+
+    def reads_a_key(impl, device):
+        impl.call("count_parameters", dict(seed=1))["W_query.weight"]  # an int has no such key
+    impl = implementation.load_cells(solved, SETUP, adapters_for(SETUP))
+    outcome = run_check(Check(SETUP, "x", "reads_a_key", 1.0, reads_a_key), impl, "cpu")
+    assert not outcome.passed and outcome.message.startswith("the check could not use what your code returned")
+    assert "internal error" not in outcome.message
+
+
 def _pytest_submission(path, scores):
     return subprocess.run([sys.executable, "-m", "pytest", "course_tests", "--submission", str(path),
                            "--scores-json", str(scores), "-q", "-p", "no:randomly"],
