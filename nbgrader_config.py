@@ -50,3 +50,11 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+
+# Student HTML is inert wherever nbgrader renders a notebook (feedback pages, the formgrader, both HTMLExporter):
+# markdown is rendered, then cleaned by bleach; raw cells and rich outputs are cleaned before rendering. A <script>,
+# an event handler or an iframe a student writes shows as text, and never runs in a student's or the instructor's
+# browser. (nbconvert's own `sanitize_html` is not enough, as nbgrader's templates render markdown without it, and
+# too much elsewhere: its allow-list escapes headings and paragraphs.)
+c.HTMLExporter.filters = {"markdown2html": "trailblaze.nbgrader_ext.inert_markdown2html"}
+c.HTMLExporter.preprocessors = ["trailblaze.nbgrader_ext.InertRawCellsAndOutputs"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -29,13 +30,13 @@ from trailblaze import data, pipeline  # noqa: E402
 from trailblaze.coursedir import COURSE, CourseDirectory  # noqa: E402
 from trailblaze.nbgrader_cli import Nbgrader  # noqa: E402
 from trailblaze.options import GradingOptions  # noqa: E402
-from trailblaze.stages import check, export, record  # noqa: E402
+from trailblaze.stages import check, collect, export, record  # noqa: E402
 
 data.use_offline_data()
 from course_tests import adversarial  # noqa: E402
 
-UNSAFE_WITHOUT_A_BOX = {a.student for a in adversarial.ATTACKS
-                        if a.threat.startswith(("3", "4"))}  # writes outside, ends early or never, bombs
+UNSAFE_WITHOUT_A_BOX = {a.student for a in adversarial.ATTACKS  # writes outside, ends early or never, bombs,
+                        if a.threat.startswith(("3", "4")) or a.plant}  # links and FIFOs (plain nbgrader opens them)
 
 
 def build_class(root: Path) -> None:
@@ -48,7 +49,8 @@ def build_class(root: Path) -> None:
 
 def fresh_copy(template: Path, name: str, students: set[str] | None = None) -> Path:
     root = template.parent / name
-    shutil.copytree(template, root)
+    fifos = lambda folder, names: [n for n in names if stat.S_ISFIFO(os.lstat(Path(folder) / n).st_mode)]  # noqa: E731
+    shutil.copytree(template, root, symlinks=True, ignore=fifos)  # a FIFO would block the copy
     if students is not None:
         for folder in (root / "submitted").iterdir():
             if folder.name not in students:
@@ -58,7 +60,8 @@ def fresh_copy(template: Path, name: str, students: set[str] | None = None) -> P
 
 def record_grades(root: Path, plain: bool, options: GradingOptions) -> None:
     env = {"TRAILBLAZE_GRADER": "execute"} if plain else options.to_environment()
-    record.record(COURSE.assignments(), Nbgrader(CourseDirectory(root), env=env))
+    refused = frozenset(collect.refused(CourseDirectory(root), COURSE.assignments(), options.max_notebook_mb))
+    record.record(COURSE.assignments(), Nbgrader(CourseDirectory(root), env=env), refused)
 
 
 def timed(label: str, action) -> float:
@@ -71,7 +74,8 @@ def timed(label: str, action) -> float:
 
 def boxed(root: Path, jobs: int) -> None:
     options = GradingOptions(jobs=jobs).resolved()
-    check.check_class(CourseDirectory(root), COURSE.assignments(), options, say=lambda _: None)
+    refused = frozenset(collect.refused(CourseDirectory(root), COURSE.assignments(), options.max_notebook_mb))
+    check.check_class(CourseDirectory(root), COURSE.assignments(), options, say=lambda _: None, refused=refused)
     record_grades(root, plain=False, options=options)
 
 

@@ -12,6 +12,8 @@ The harness executes solution and provided cells only.
 """
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +29,29 @@ class NotebookError(Exception):
 
 
 def read(path: Path) -> nbformat.NotebookNode:
+    """A notebook from a plain file, opened without following a link (a link, FIFO or device is refused)."""
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         raise NotebookError(f"{path} does not exist") from None
+    except OSError as err:
+        raise NotebookError(f"{Path(path).name} cannot be opened as a plain file ({err.strerror}): submit the "
+                            "notebook itself, not a link to it") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotebookError(f"{Path(path).name} is not a plain file (a FIFO, device or socket)")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, encoding="utf-8") as f:
+            fd = None
+            nb = nbformat.read(f, as_version=4)
+    except NotebookError:
+        raise
     except Exception as err:  # invalid JSON, truncated upload, not a notebook at all
-        raise NotebookError(f"{path.name} is not a readable Jupyter notebook ({type(err).__name__}: {err}). "
+        raise NotebookError(f"{Path(path).name} is not a readable Jupyter notebook ({type(err).__name__}: {err}). "
                             "Re-download it from Jupyter (File > Download) and submit again.") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
     return nb
 
 

@@ -38,16 +38,19 @@ def grade(course: CourseDirectory = COURSE, assignments: list[str] | None = None
     check.box_or_refuse(options.unboxed, say)
     options = options.resolved()
     nbgrader = Nbgrader(course, env=options.to_environment(), append=append_log)  # BoxedGrades: the same keys
-    check.check_class(course, assignments, options, say)
-    not_graded = timed(say, "record grades", assignments, lambda: record.record(assignments, nbgrader))
+    refused = frozenset(collect.refused(course, assignments, options.max_notebook_mb))
+    check.check_class(course, assignments, options, say, refused)
+    record.enroll(course, {student for student, _ in refused})
+    not_graded = timed(say, "record grades", assignments, lambda: record.record(assignments, nbgrader, refused))
     not_graded += timed(say, "feedback", assignments,
-                        lambda: feedback.feedback(assignments, nbgrader))
+                        lambda: feedback.feedback(assignments, nbgrader, refused))
+    not_graded += list(refused)
     grades = export.export(course, nbgrader)
     say(f"grades: {course.grades_csv}\nfeedback: {course.feedback}/<student>/<assignment>/\n")
     say(export.format_table(grades, assignments, first))
     for student, assignment in sorted(set(not_graded)):
         say(f"\nnot graded (0 points): {student} / {assignment}: "
-            f"{collect.why_not_graded(course, student, assignment)}")
+            f"{collect.why_not_graded(course, student, assignment, options.max_notebook_mb)}")
     return grades
 
 
@@ -56,11 +59,13 @@ def arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="notebooks graded at once, one box each (default: %(default)s, one per CPU up to 8)")
     parser.add_argument("--unboxed", action="store_true",
                         help="grade without the box where bwrap is unavailable: only for code you trust")
+    parser.add_argument("--max-notebook-mb", type=float, default=GradingOptions.max_notebook_mb,
+                        help="a bigger submitted notebook is refused for its student (default: %(default)g)")
     return parser
 
 
 def options_from(args: argparse.Namespace) -> GradingOptions:
-    return replace(GradingOptions(), jobs=args.jobs, unboxed=args.unboxed)
+    return replace(GradingOptions(), jobs=args.jobs, unboxed=args.unboxed, max_notebook_mb=args.max_notebook_mb)
 
 
 def main(argv: list[str] | None = None) -> None:

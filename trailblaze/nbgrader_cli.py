@@ -32,9 +32,19 @@ class Nbgrader:
         all of the course's, else each one."""
         return ["*"] if sorted(assignments) == self.course.assignments() else list(assignments)
 
-    def over(self, command: str, assignments: list[str], *args: str) -> list[tuple[str, str]]:
-        """`command` for these assignments, in as few processes as patterns() allows; the pairs it could not process."""
-        return [pair for pattern in self.patterns(assignments) for pair in self(command, pattern, *args)]
+    def over(self, command: str, assignments: list[str], *args: str,
+             refused: frozenset[tuple[str, str]] = frozenset()) -> list[tuple[str, str]]:
+        """`command` for these assignments, in as few processes as patterns() allows, leaving out the `refused`
+        (student, assignment) pairs; the pairs it could not process. A student with a refused submission is left
+        out of the main run and run alone for each of their other submissions."""
+        students = sorted({student for student, _ in refused})
+        exclude = [f"--CourseDirectory.student_id_exclude={','.join(students)}"] if students else []
+        failed = [pair for pattern in self.patterns(assignments) for pair in self(command, pattern, *args, *exclude)]
+        for student in students:
+            for assignment in assignments:
+                if (student, assignment) not in refused and self.course.submission(student, assignment).is_dir():
+                    failed += self(command, assignment, f"--student={student}", *args)
+        return failed
 
     def __call__(self, *args: str) -> list[tuple[str, str]]:
         """Returns the (student, assignment) pairs nbgrader could not process (it carries on with the others and

@@ -5,7 +5,11 @@ import os
 import sys
 from pathlib import Path
 
+import bleach
+import jinja2
 import nbformat
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
 
 from course_tests.datafiles import DATA_VARIABLE
@@ -115,3 +119,49 @@ class RestoreMissingCells(OverwriteCells):
             earlier = [present[name] for name in order[:order.index(grade_cell.name)] if name in present]
             nb.cells.insert(max(earlier) + 1 if earlier else 0, restored)
         return nb, resources
+
+
+# --- student HTML is inert wherever nbgrader renders a notebook (feedback pages, the formgrader) ------------------
+# What rendered markdown may hold: the tags markdown itself writes, and links and images without scripts.
+MARKDOWN_TAGS = frozenset({"a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em",
+                           "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "span",
+                           "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul"})
+
+
+def _markdown_attribute(tag: str, name: str, value: str) -> bool:
+    if name in ("class", "id", "title", "align"):
+        return True
+    if tag == "a" and name == "href":
+        return True  # bleach drops hrefs whose protocol is not in `protocols` (javascript:, data:, ...)
+    if tag == "img" and name == "src":
+        return value.startswith(("data:image/png", "data:image/jpeg", "data:image/gif", "https:", "http:")) or \
+            ":" not in value.split("/")[0]  # embedded pictures, web pictures and relative paths, never scripts
+    return tag == "img" and name in ("alt", "width", "height")
+
+
+@jinja2.pass_context
+def inert_markdown2html(context, source: str) -> str:
+    """nbconvert's markdown2html (HTMLExporter's, with its defaults), then bleach over the HTML it rendered: tags
+    and attributes markdown does not write are escaped (shown as text), so a student's <script>, event handler or
+    iframe never runs. Sanitizing after rendering keeps `<|endoftext|>` in a code span as it was written.
+
+    >>> inert_markdown2html({}, 'x <img src=a onerror="alert(1)">')   # jinja passes the context itself
+    '<p>x <img src="a"></p>'
+    """
+    cell = context.get("cell", {})
+    path = context.get("resources", {}).get("metadata", {}).get("path", "")
+    renderer = IPythonRenderer(escape=False, attachments=cell.get("attachments", {}), path=path,
+                               anchor_link_text="\u00b6")
+    html = MarkdownWithMath(renderer=renderer).render(source)
+    return bleach.clean(html, tags=MARKDOWN_TAGS, attributes=_markdown_attribute,
+                        protocols={"http", "https", "mailto"}, strip=False)
+
+
+class InertRawCellsAndOutputs(SanitizeHTML):
+    """nbconvert's SanitizeHTML for raw cells and rich outputs; markdown cells are left to inert_markdown2html
+    (bleach over markdown *source* would escape the `<` of every code span a second time)."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "markdown":
+            return cell, resources
+        return super().preprocess_cell(cell, resources, index)

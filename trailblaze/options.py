@@ -26,6 +26,7 @@ class GradingOptions:
     unboxed: bool = False                              # the explicit, loud opt-out where no box can be built
     limits: Limits = Limits()
     devices: tuple[str, ...] = ()                      # the checks' devices; () = every device found here
+    max_notebook_mb: float = 20.0                      # a bigger submitted notebook is refused, never opened
 
     def resolved(self) -> "GradingOptions":
         """With the devices named, so that every stage and nbgrader's process compute the same result keys."""
@@ -39,4 +40,5 @@ class GradingOptions:
         if not os.environ.get(VARIABLE):
             return cls().resolved()
         raw = json.loads(os.environ[VARIABLE])
-        return cls(raw["jobs"], raw["unboxed"], Limits(**raw["limits"]), tuple(raw["devices"]))
+        return cls(raw["jobs"], raw["unboxed"], Limits(**raw["limits"]), tuple(raw["devices"]),
+                   raw["max_notebook_mb"])

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import re
 import shutil
 import sys
+
+import nbformat
 
 from course_tests import adversarial
 from gradebox import notebooks
@@ -74,10 +77,21 @@ def write_attacks(course: CourseDirectory, bases: dict, canary_port: int) -> Non
     for attack in adversarial.ATTACKS:
         folder = course.submission(attack.student, adversarial.ASSIGNMENT)
         nb = adversarial.submission(attack, bases, course.root, REPO, canary_port)
-        notebooks.write(nb, folder / course.notebook_name(adversarial.ASSIGNMENT))
+        notebook = folder / course.notebook_name(adversarial.ASSIGNMENT)
+        if attack.plant == "huge":
+            nb.cells.append(nbformat.v4.new_markdown_cell("spam " * (21 * 2**20 // 5)))
+        notebooks.write(nb, notebook)
         for relative, text in attack.extra_files.items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             (folder / relative).write_text(text)
+        if attack.plant == "link_to_source":
+            notebook.unlink()
+            notebook.symlink_to(course.source_notebook(adversarial.ASSIGNMENT))
+        elif attack.plant == "link_beside":
+            (folder / "more").symlink_to(course.source / adversarial.ASSIGNMENT, target_is_directory=True)
+        elif attack.plant == "fifo":
+            notebook.unlink()
+            os.mkfifo(notebook)
 
 
 CELLS_LOCKED_BY_SUBMISSIONS = re.compile(r"Cannot add or remove cells for notebook '([^']+)' because there are "

@@ -15,6 +15,8 @@ import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
+
 from gradebox import notebooks
 
 ASSIGNMENT = "01_setup"
@@ -31,6 +33,8 @@ class Attack:
     extra_files: dict[str, str] = field(default_factory=dict)
     tamper: str = ""                                   # a notebook-level change: see `tampered`
     says: str = ""                                     # what its feedback must say (a regular expression)
+    plant: str = ""                                    # a file-level trick: see FILE_TRICKS
+    refused: str = ""                                  # why the grader refuses it, unopened (a regular expression)
 
 
 LIAR = '''
@@ -237,6 +241,26 @@ SHADOWS = {
     "course_tests/grading.py": "def grade_cell(*args, **kwargs):\n    print('PASS')\n",
 }
 
+# Live HTML for whoever opens the feedback or the formgrader: each piece, if it ran, would retitle the page.
+LIVE_HTML = """<script>document.title = "pwned-script"</script>
+<img src="x" onerror="document.title = 'pwned-onerror'">
+<iframe src="javascript:parent.document.title = 'pwned-iframe'"></iframe>
+<svg onload="document.title = 'pwned-svg'"></svg>
+<a href="javascript:document.title = 'pwned-link'">a link</a> [a markdown link](javascript:alert(1))
+<form action="javascript:alert(2)"><button>grade me</button></form>
+"""
+
+
+# File-level tricks, planted by trailblaze.pipeline.write_attacks: what the submission's folder holds instead of
+# (or beside) its notebook. Each is refused before anything opens it, and costs its student every point.
+FILE_TRICKS = {
+    "link_to_source": "the notebook is a symbolic link to the instructor's source notebook",
+    "link_beside": "a plain notebook, with a symbolic link to the instructor's source folder beside it",
+    "fifo": "the notebook is a FIFO: whoever opens it waits forever",
+    "huge": "the notebook holds a 21 MB markdown cell",
+}
+
+
 ATTACKS = [
     Attack("adv_lies_in_process", "1 lie inside the process",
            "patches torch.allclose, torch.testing, math.isclose and the checks' helpers; returns a Tensor subclass "
@@ -289,6 +313,17 @@ ATTACKS = [
     Attack("adv_phones_home", "6 phone home",
            "connects to an accomplice on the grader's loopback, to 1.1.1.1 and to pypi.org, and execs what it gets",
            cells={"count_parameters": NETWORK}),
+    Attack("adv_live_html", "lessons: student text is a channel", "markdown and raw cells with <script>, event "
+           "handlers, an iframe and javascript: links, for the feedback page and the formgrader", base="solutions",
+           tamper="live_html", costs=()),
+    Attack("adv_links_to_solutions", "lessons: files are untrusted", FILE_TRICKS["link_to_source"],
+           base="solutions", plant="link_to_source", refused="is a symbolic link"),
+    Attack("adv_links_beside", "lessons: files are untrusted", FILE_TRICKS["link_beside"], base="solutions",
+           plant="link_beside", refused="is a symbolic link"),
+    Attack("adv_fifo_notebook", "lessons: files are untrusted", FILE_TRICKS["fifo"], plant="fifo",
+           refused="not a plain file"),
+    Attack("adv_huge_notebook", "lessons: files are untrusted", FILE_TRICKS["huge"], base="solutions",
+           plant="huge", refused=r"21 MB, over the course's limit of 20 MB"),
 ]
 
 
@@ -304,6 +339,9 @@ def tampered(nb, how: str):
                 cell.source = "pass"
     elif how == "delete_tests":
         nb.cells = [c for c in nb.cells if c not in tests]
+    elif how == "live_html":
+        nb.cells.append(nbformat.v4.new_markdown_cell(LIVE_HTML))
+        nb.cells.append(nbformat.v4.new_raw_cell(LIVE_HTML, metadata={"format": "text/html"}))
     elif how == "duplicate_tests":
         cells = []
         for cell in nb.cells:

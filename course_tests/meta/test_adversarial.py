@@ -5,6 +5,7 @@ grader survives all of them, and nothing outside the box is read, written or rea
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import pytest
 
@@ -52,3 +53,47 @@ def test_nothing_outside_the_box_was_read_written_or_reached(graded_class):
     assert not HOST_TMP_TARGET.exists(), "a submission wrote into the host's /tmp"
     assert not (REPO / "course_tests" / "pwned.py").exists(), "a submission wrote into the course"
     assert not (graded_class.course.source / ASSIGNMENT / "pwned.txt").exists()
+
+
+@pytest.mark.parametrize("attack", [a for a in adversarial.ATTACKS if a.refused], ids=lambda a: a.student)
+def test_what_is_not_a_plain_file_is_refused_unopened(graded_class, attack):
+    """Refused for that student alone, with the reason in the grader's report; nbgrader never saw it."""
+    course = graded_class.course
+    line = next((l for l in graded_class.report.splitlines()
+                 if l.startswith(f"not graded (0 points): {attack.student} / {ASSIGNMENT}: refused: ")), "")
+    assert re.search(attack.refused, line), graded_class.report
+    assert not course.autograded_notebook(attack.student, ASSIGNMENT).parent.exists()
+    assert not course.feedback_html(attack.student, ASSIGNMENT).exists()
+
+
+class LiveParts(HTMLParser):
+    """What in an HTML page could run: script text, on* handlers, javascript: URLs, frames, objects, forms."""
+
+    def __init__(self):
+        super().__init__()
+        self.found, self.in_script = [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.in_script = tag == "script"
+        if tag in ("iframe", "frame", "object", "embed", "form", "svg"):
+            self.found.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on") or (value or "").strip().lower().startswith("javascript:"):
+                self.found.append(f"<{tag} {name}={value!r}>")
+
+    def handle_data(self, data):
+        if self.in_script and "pwned" in data:
+            self.found.append(f"<script>{data.strip()[:60]}")
+
+    def handle_endtag(self, tag):
+        self.in_script = False
+
+
+def test_student_html_is_inert_in_feedback(graded_class):
+    """The student's markdown and raw HTML reach the page as text; nothing of it can run (the course's own page
+    scripts, MathJax and the like, are not the student's)."""
+    page = graded_class.course.feedback_html("adv_live_html", ASSIGNMENT).read_text()
+    assert "&lt;script&gt;document.title" in page, "the attack's markdown did not reach the feedback page"
+    parser = LiveParts()
+    parser.feed(page)
+    assert not parser.found, parser.found

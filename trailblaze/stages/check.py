@@ -80,14 +80,18 @@ def _start_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def check_class(course: CourseDirectory, assignments: list[str], options: GradingOptions, say=print) -> dict:
-    """Every submission without a stored result for its exact code is graded and stored. Returns a summary: graded,
-    reused, failed (student/assignment -> the grader's fault, which is not stored so that a rerun retries it)."""
+def check_class(course: CourseDirectory, assignments: list[str], options: GradingOptions, say=print,
+                refused: frozenset[tuple[str, str]] = frozenset()) -> dict:
+    """Every submission (but the `refused`) without a stored result for its exact code is graded and stored. Returns
+    a summary: graded, reused, failed (student/assignment -> the grader's fault, which is not stored so that a rerun
+    retries it)."""
     from tqdm import tqdm
 
     options, store = options.resolved(), ResultStore(course)
     pending, reused = [], 0
     for student, assignment in submissions(course, assignments):
+        if (student, assignment) in refused:
+            continue
         nb = sanitized(course, student, assignment)
         if nb is None:
             continue

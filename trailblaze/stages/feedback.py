@@ -5,6 +5,7 @@ from __future__ import annotations
 from trailblaze.nbgrader_cli import Nbgrader
 
 
-def feedback(assignments: list[str], nbgrader: Nbgrader) -> list[tuple[str, str]]:
-    """(student, assignment) pairs that nbgrader could not process."""
-    return nbgrader.over("generate_feedback", assignments, "--force")
+def feedback(assignments: list[str], nbgrader: Nbgrader,
+             refused: frozenset[tuple[str, str]] = frozenset()) -> list[tuple[str, str]]:
+    """(student, assignment) pairs that nbgrader could not process; the `refused` ones are left out."""
+    return nbgrader.over("generate_feedback", assignments, "--force", refused=refused)

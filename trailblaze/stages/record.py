@@ -15,9 +15,19 @@ from trailblaze.options import GradingOptions
 from trailblaze.stages.store import Result, ResultStore, result_key
 
 
-def record(assignments: list[str], nbgrader: Nbgrader) -> list[tuple[str, str]]:
-    """(student, assignment) pairs that nbgrader could not process."""
-    return nbgrader.over("autograde", assignments, "--force")
+def record(assignments: list[str], nbgrader: Nbgrader,
+           refused: frozenset[tuple[str, str]] = frozenset()) -> list[tuple[str, str]]:
+    """(student, assignment) pairs that nbgrader could not process; the `refused` ones are left out."""
+    return nbgrader.over("autograde", assignments, "--force", refused=refused)
+
+
+def enroll(course: CourseDirectory, students: set[str]) -> None:
+    """Put students in the gradebook, so that `nbgrader export` gives them a row (0 for what was never recorded):
+    a student whose only submission was refused is never seen by nbgrader itself."""
+    from nbgrader.api import Gradebook
+    with Gradebook(course.db_url) as gradebook:
+        for student in sorted(students):
+            gradebook.update_or_create_student(student)
 
 
 def stored_or_graded(course: CourseDirectory, nb, student: str, assignment: str, options: GradingOptions,
