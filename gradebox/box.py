@@ -271,10 +271,11 @@ class Boxed(Implementation):
         if answer.get("ok") is True:
             return result
         error = answer.get("error")
-        if not (type(error) is list and len(error) == 3 and all(type(e) is str for e in error)):
+        if not (type(error) is list and len(error) in (3, 4) and all(type(e) is str for e in error)):
             self.stop()
             raise StudentError("Crashed", f"the notebook's process sent a malformed answer while {doing}")
-        raise StudentError(error[0][:100], error[1][:500], error[2][:200])
+        # The child's own protocol errors carry three parts (their message is the grader's); student errors four.
+        raise StudentError(error[0][:100], error[1][:500], error[2][:200], error[3][:500] if len(error) == 4 else None)
 
     def crash_message(self, code, doing: str, err: Exception) -> str:
         if code is not None and code > 128 and not self.unboxed:  # bwrap reports a signal as 128 + its number

@@ -8,8 +8,9 @@ the box (by a grader running as root), drop to this uid first, before any import
 Once its imports work, the child says it is ready (so the parent can tell a broken box from a broken notebook).
 The parent (gradebox.box) then sends {"op": "load", "assignment", "cells": [[label, source], ...]} and then
 {"op": "call", "adapter", "args", "kwargs"} frames (gradebox.wire); each answer is {"ok": true} with a value,
-or {"ok": false, "error": [type_name, message, where]}. Student output goes to a capped file, never to the
-protocol. This process is untrusted once student code has run: the parent believes nothing it says beyond data.
+or {"ok": false, "error": [type_name, message, where, shown]} (shown: the message as feedback may show it).
+Student output goes to a capped file, never to the protocol. This process is untrusted once student code has run:
+the parent believes nothing it says beyond data.
 """
 from __future__ import annotations
 
@@ -65,10 +66,10 @@ def serve(fd_in: int, fd_out: int, adapters_module: str) -> None:
             else:
                 wire.write_frame(writer, {"ok": False, "error": ["ProtocolError", "load first", ""]})
         except StudentError as err:
-            wire.write_frame(writer, {"ok": False, "error": [err.type_name, err.message, err.where]})
+            wire.write_frame(writer, {"ok": False, "error": [err.type_name, err.message, err.where, err.shown]})
         except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() inside student code called by an adapter
             err = as_student_error(exc)
-            wire.write_frame(writer, {"ok": False, "error": [err.type_name, err.message, err.where]})
+            wire.write_frame(writer, {"ok": False, "error": [err.type_name, err.message, err.where, err.shown]})
 
 
 if __name__ == "__main__":

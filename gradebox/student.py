@@ -9,8 +9,10 @@ runs the same adapters in a boxed child and ships only data across.
 from __future__ import annotations
 
 import contextlib
+import dis
 import io
 import itertools
+import re
 import signal
 import sys
 import threading
@@ -26,11 +28,14 @@ CELL_SECONDS = 60  # a provided or solution cell that runs longer than this when
 
 
 class StudentError(Exception):
-    """Student code raised. Carries plain data only: the exception's type name, message and where it happened."""
+    """Student code raised. Carries plain data only: the exception's type name, its message (for the checks, which
+    may read it), where it happened, and `shown`: the message as feedback may show it (shown_message), which is the
+    message itself when the grader wrote it."""
 
-    def __init__(self, type_name: str, message: str, where: str = ""):
+    def __init__(self, type_name: str, message: str, where: str = "", shown: str | None = None):
         super().__init__(type_name, message, where)
         self.type_name, self.message, self.where = type_name, message, where
+        self.shown = message if shown is None else shown
 
     # Not a wrong answer but no answer: the code is missing, unreadable or not written yet. The first two carry a
     # message that needs no function name in front of it.
@@ -43,11 +48,11 @@ class StudentError(Exception):
 
     def explain(self, function: str) -> str:
         if self.type_name in self.SELF_EXPLAINED:
-            return self.message
+            return self.shown
         if self.type_name == "NotImplementedError":
             return f"{function} is not implemented yet (its cell still raises NotImplementedError)"
         where = f" ({self.where})" if self.where else ""
-        return f"{function} raised {self.type_name}: {self.message}{where}"
+        return f"{function} raised {self.type_name}: {self.shown}{where}"
 
 
 class GraderFault(RuntimeError):
@@ -61,8 +66,58 @@ def _student_location(exc: BaseException) -> str:
     return f"{frames[-1].filename[1:-1]}, line {frames[-1].lineno}" if frames else ""
 
 
+CUT = "\u2026"  # what stands where a value was cut out of a message
+# Quoted strings with their escapes (to the end where the closing quote was cut off), the insides of [] and {}
+# (innermost first), and numbers (shapes like 4x8 as one), but not the digits of a name such as mat1.
+VALUES = re.compile(r"""'(?:[^'\\]|\\.)*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|$)|\[[^\[\]]*\]|\{[^{}]*\}"""
+                    r"""|(?<![A-Za-z_])[-+]?\d[\d_.]*(?:e[-+]?\d+)?(?:x\d+)*""")
+
+
+def cut_values(message: str) -> str:
+    """A message with its quoted strings, bracketed contents and numbers cut out: what Python or a library said.
+
+    >>> cut_values("index 57 is out of bounds for dimension 0 with size 50")
+    'index \u2026 is out of bounds for dimension \u2026 with size \u2026'
+    """
+    previous = None
+    while previous != message:  # nested brackets go from the inside out
+        previous, message = message, VALUES.sub(CUT, message)
+    return re.sub(f"{CUT}(?:[ ,x]*{CUT})+", CUT, message)
+
+
+def literal_parts(message: str, literals: list[str]) -> str:
+    """The parts of `message` that are literals of the code that raised it; whatever was formatted in is cut.
+
+    >>> literal_parts("unknown token hello in line", ["unknown token ", " in line"])
+    'unknown token \u2026 in line'
+    """
+    covered = [False] * len(message)
+    for literal in (text for text in literals if len(text) >= 3):
+        start = message.find(literal)
+        while start != -1:
+            covered[start:start + len(literal)] = [True] * len(literal)
+            start = message.find(literal, start + 1)
+    shown = "".join(ch if keep else "\0" for ch, keep in zip(message, covered))
+    return re.sub("\0+", CUT, shown)
+
+
+def shown_message(exc: BaseException) -> str:
+    """What of an exception's message feedback may show: nothing its code formatted in from the inputs (a hidden
+    input must not reach any student's feedback). Raised by a `raise` in the student's cells: only the literal text
+    of that code. Raised by an operation (Python, torch, a library): the message with its values cut out."""
+    message = str(exc)[:500]
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None and tb.tb_frame.f_code.co_filename.startswith("<cell "):
+        code = tb.tb_frame.f_code
+        if any(i.offset == tb.tb_lasti and i.opname == "RAISE_VARARGS" for i in dis.get_instructions(code)):
+            return literal_parts(message, [c for c in code.co_consts if isinstance(c, str)])
+    return cut_values(message)
+
+
 def as_student_error(exc: BaseException) -> StudentError:
-    return StudentError(type(exc).__name__, str(exc)[:500], _student_location(exc))
+    return StudentError(type(exc).__name__, str(exc)[:500], _student_location(exc), shown_message(exc))
 
 
 class StudentCode:
@@ -193,7 +248,7 @@ def load_sources(cells: list[tuple[str, str]], assignment: str, adapters: types.
                     exec(code, namespace)
             except (Exception, SystemExit) as exc:
                 err = as_student_error(exc)
-                errors.append(f"{label} raised {err.type_name}: {err.message}")
+                errors.append(f"{label} raised {err.type_name}: {err.shown}")
     finally:
         del sys.modules[module.__name__]
     return InProcess(assignment, adapters, namespace, errors)
