@@ -24,6 +24,8 @@ def record(assignments: list[str], nbgrader: Nbgrader,
 def enroll(course: CourseDirectory, students: set[str]) -> None:
     """Put students in the gradebook, so that `nbgrader export` gives them a row (0 for what was never recorded):
     a student whose only submission was refused is never seen by nbgrader itself."""
+    if not students:
+        return
     from nbgrader.api import Gradebook
     with Gradebook(course.db_url) as gradebook:
         for student in sorted(students):
