@@ -88,8 +88,20 @@ def expect_close(actual: torch.Tensor, expected: torch.Tensor, what: str, device
              f"(rtol={rtol:g}, atol={atol:g})" + (f": {hint}" if hint else ""))
 
 
-def expect_raises(impl, type_name: str, adapter: str, *args, what: str, why: str, **kwargs) -> StudentError:
-    """The adapter call must make the student's code raise `type_name`; returns the error (its message, say)."""
+def expect_raises(impl, type_name: str, adapter: str, *args, what: str, why: str, works: tuple | None = None,
+                  **kwargs) -> StudentError:
+    """The adapter call must make the student's code raise `type_name`; returns the error (its message, say).
+
+    `works`: (args, kwargs) of a call of the same adapter on good input, made first: code that raises for every
+    input must not earn the point for raising on bad input."""
+    if works is not None:
+        try:
+            impl.call(adapter, *works[0], **works[1])
+        except StudentError as err:
+            if err.absent:
+                raise
+            fail(f"{what} must raise {type_name}, but only for bad input: on good input it raised {err.type_name} "
+                 "too")
     try:
         impl.call(adapter, *args, **kwargs)
     except StudentError as err:

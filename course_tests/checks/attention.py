@@ -265,11 +265,16 @@ def mha_handles_odd_sizes(impl, device):
 def mha_is_causal(impl, device):
     """changing a later token never changes an earlier output"""
     name, args, kwargs, x = mha_case(34, 8, 8, 8, 2, 2, 8)
-    base = impl.call("attention_module", name, args, kwargs, x, device)["output"]
+    shape = (x.shape[0], x.shape[1], args[1])
+    base = expect_tensor(impl.call("attention_module", name, args, kwargs, x, device)["output"], "the output",
+                         shape=shape, device=device)
     for t in (7, 3):
         changed = x.clone()
         changed[:, t] += randn(2, 8, seed=35 + t)
-        out = impl.call("attention_module", name, args, kwargs, changed, device)["output"]
+        out = expect_tensor(impl.call("attention_module", name, args, kwargs, changed, device)["output"],
+                            "the output", shape=shape, device=device)
+        expect(not torch.allclose(out[:, t:].cpu(), base[:, t:].cpu()), f"changing token {t} changed no output at "
+               "or after it: the outputs must depend on the input (causality alone is easy for a constant)")
         expect_close(out[:, :t], base[:, :t], f"the outputs before position {t} after changing token {t}", device,
                      hint="the future leaks in: check the mask (True = blocked, above the diagonal, before softmax)")
 
@@ -292,10 +297,12 @@ def mha_gradients_reach_every_parameter(impl, device):
 def mha_rejects_impossible_shapes(impl, device):
     """d_out not divisible by num_heads, and sequences longer than the context, raise ValueError"""
     expect_raises(impl, "ValueError", "build_attention_module", MHA, (8, 10, 5), dict(num_heads=4),
-                  what="MultiHeadAttention(d_out=10, num_heads=4)", why="10 cannot be split into 4 equal heads")
+                  what="MultiHeadAttention(d_out=10, num_heads=4)", why="10 cannot be split into 4 equal heads",
+                  works=((MHA, (8, 12, 5), dict(num_heads=4)), {}))
     name, args, kwargs, x = mha_case(37, 4, 4, 5, 2, 1, 6)
     expect_raises(impl, "ValueError", "attention_module", name, args, kwargs, x, device,
-                  what="6 tokens with context_length=5", why="the mask only covers context_length")
+                  what="6 tokens with context_length=5", why="the mask only covers context_length",
+                  works=((name, args, kwargs, x[:, :5], device), {}))
 
 
 @check("multi_head_attention_tests")

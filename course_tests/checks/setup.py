@@ -112,7 +112,11 @@ def temperature_divides_logits(impl, device):
 @check("apply_temperature_tests")
 def temperature_leaves_input_alone(impl, device):
     """apply_temperature returns a new tensor and leaves the caller's logits unchanged"""
-    res = impl.call("apply_temperature", torch.randn(2, 9, generator=make_generator(31)), 2.0, device)
+    logits = torch.randn(2, 9, generator=make_generator(31))
+    res = impl.call("apply_temperature", logits, 2.0, device)
+    out = expect_tensor(res["output"], "apply_temperature(logits, 2.0)", shape=logits.shape, dtype=logits.dtype,
+                        device=device)
+    expect_close(out, logits / 2.0, "apply_temperature(logits, 2.0)", device)  # it did the work, then:
     expect(not res["input_changed"], "apply_temperature changed the logits it was given (an in-place /= or "
                                      "div_): return a new tensor, the caller still needs the original")
 
@@ -123,7 +127,7 @@ def temperature_rejects_nonpositive(impl, device):
     logits = torch.randn(2, 5, generator=make_generator(32))
     for t in (0.0, -1.0):
         expect_raises(impl, "ValueError", "apply_temperature", logits, t, device,
-                      what=f"apply_temperature(logits, {t})",
+                      what=f"apply_temperature(logits, {t})", works=((logits, 0.5, device), {}),
                       why="dividing by zero or a negative temperature gives inf/NaN or inverts the ranking")
 
 
@@ -185,6 +189,8 @@ def top_k_edge_cases(impl, device):
 def top_k_leaves_input_alone(impl, device):
     """top_k_filter returns a new tensor and leaves the caller's logits unchanged"""
     res = impl.call("top_k_filter", spread_logits(2, 8, seed=43), 3, device)
+    out = expect_tensor(res["output"], "top_k_filter(logits, 3)", shape=(2, 8), device=device)
+    expect(_finite_per_row(out) == [3, 3], "top_k_filter(logits, 3) must leave 3 finite logits per row")  # the work
     expect(not res["input_changed"], "top_k_filter changed the logits it was given (masked_fill_ or item "
                                      "assignment on the input): work on a copy or use out-of-place ops")
 

@@ -181,7 +181,7 @@ def char_vocab_sorted_and_round_trips(impl, device):
 def char_rejects_unknown_characters(impl, device):
     """encode raises ValueError that names a character outside the vocabulary"""
     err = expect_raises(impl, "ValueError", "char_tokenizer", "abc", ["abcz"], what="encode('abcz')",
-                        why="'z' is not in the vocabulary")
+                        why="'z' is not in the vocabulary", works=(("abc", ["cab"]), {}))
     expect("z" in err.message, "the ValueError's message should name the unknown character")
 
 
@@ -465,7 +465,7 @@ def gpt2_ranks_equal_tiktoken(impl, device):
 @check("load_gpt2_ranks_tests", uses_device=False)
 def gpt2_ranks_reject_mismatched_files(impl, device):
     """load_gpt2_ranks raises ValueError when the merges file disagrees with encoder.json"""
-    expect_raises(impl, "ValueError", "load_gpt2_ranks", corrupt_merges=True,
+    expect_raises(impl, "ValueError", "load_gpt2_ranks", corrupt_merges=True, works=((), {}),
                   what="load_gpt2_ranks with two merges swapped", why="merge k must produce token 256 + k")
 
 
@@ -669,4 +669,5 @@ def embedding_gradients_reach_both_tables(impl, device):
 def embedding_rejects_sequences_longer_than_context(impl, device):
     """a sequence longer than context_length raises ValueError"""
     expect_raises(impl, "ValueError", "gpt_embedding", (10, 4, 8), torch.zeros(2, 5, dtype=torch.long), device,
-                  what="GPTEmbedding(context_length=4) on 5 tokens", why="there are only 4 position embeddings")
+                  what="GPTEmbedding(context_length=4) on 5 tokens", why="there are only 4 position embeddings",
+                  works=(((10, 4, 8), torch.zeros(2, 4, dtype=torch.long), device), {}))

@@ -98,6 +98,8 @@ def evaluate_restores_mode_and_records_no_graph(impl, device):
     batches = [tokens(20), tokens(21)]
     for train in (True, False):
         got = impl.call("evaluate", 6, batches, device, train=train)
+        expect(len(got["grad_enabled_seen"]) == len(batches), f"evaluate ran the model {len(got['grad_enabled_seen'])} "
+               f"times on {len(batches)} batches: it must run it on each of them")  # the work first, then its manners
         expect(got["training_after"] == train, f"a model in {'train' if train else 'eval'}() mode came back in "
                                                f"{'train' if got['training_after'] else 'eval'}() mode: restore "
                                                "model.training at the end")

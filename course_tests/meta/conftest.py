@@ -2,6 +2,7 @@
 graded class (the sample class, bad input and every adversarial submission, graded together in one run)."""
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import shutil
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbclient
+import nbformat
 import pytest
 
 from course_tests import adversarial
@@ -59,6 +61,18 @@ def pytest_collection_finish(session):
         if ungrouped:
             raise pytest.UsageError(f"pytest-xdist did not group {ungrouped[0]} with the graded class: "
                                     "pytest and pytest-xdist are not the pinned versions (requirements.txt)")
+
+
+def with_solutions_replaced(source, definition: str):
+    """A copy of a source notebook whose every solution function and class is replaced, by a last cell, with
+    `_replacement(name, index)`, which `definition` (Python source) defines: nulls, echoes and the like."""
+    names = [node.name for cell in source.cells if notebooks.kind(cell) == "solution"
+             for node in ast.parse(notebooks.strip_magics(cell.source)).body
+             if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    nb = nbformat.from_dict(source)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        f"{definition}\n\nfor _index, _name in enumerate({names!r}):\n    globals()[_name] = _replacement(_name, _index)\n"))
+    return nb, names
 
 
 def scratch_course(folder: Path) -> CourseDirectory:

@@ -7,15 +7,14 @@ messages still reach the checks: `char_rejects_unknown_characters` reads which c
 """
 from __future__ import annotations
 
-import ast
 import inspect
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from course_tests import adapters_for
+from course_tests.meta.conftest import with_solutions_replaced
 from gradebox import notebooks
 from gradebox.checks import checks_for
 from gradebox.runner import grade
@@ -27,7 +26,9 @@ import torch as _torch
 _SEEN = []
 
 
-def _echo(name, how):
+def _replacement(name, index):
+    how = index % 4
+
     def echoed(*args, **kwargs):
         text = repr(args) + repr(kwargs)
         _SEEN.append(text)
@@ -39,17 +40,7 @@ def _echo(name, how):
             return int(text)
         return _torch.zeros(1)[sum(map(ord, text)) + 2]
     return echoed
-
-
-for _how, _name in enumerate(NAMES):
-    globals()[_name] = _echo(_name, _how % 4)
 '''
-
-
-def defined_names(nb) -> list[str]:
-    return [node.name for cell in nb.cells if notebooks.kind(cell) == "solution"
-            for node in ast.parse(notebooks.strip_magics(cell.source)).body
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
 
 
 def pieces(text: str) -> set[str]:
@@ -61,10 +52,7 @@ def pieces(text: str) -> set[str]:
 
 @pytest.mark.parametrize("assignment", COURSE.assignments())
 def test_no_piece_of_a_hidden_input_reaches_feedback(assignment):
-    source = notebooks.read(COURSE.source_notebook(assignment))
-    names = defined_names(source)
-    echoing = nbformat.from_dict(source)
-    echoing.cells.append(nbformat.v4.new_code_cell(ECHO.replace("NAMES", repr(names))))
+    echoing, names = with_solutions_replaced(notebooks.read(COURSE.source_notebook(assignment)), ECHO)
     impl = load_cells(echoing, assignment, adapters_for(assignment))
     assert not impl.load_errors, impl.load_errors
     _, lines = grade(impl, checks_for(assignment), ["cpu"])

@@ -1,0 +1,38 @@
+"""Checks fail for nothing: a notebook whose every function and class is a non-solution scores zero on every check.
+
+Planted bugs prove the checks catch plausible wrong code; these prove that no check passes for code that does no
+work at all: it raises the very exception the contracts name (ValueError) for every input, returns None, or returns
+its first argument unchanged. A check that asks for "raises ValueError on bad input" first proves the function works
+on good input (gradebox.expect.expect_raises(works=...)); one that asks that the input be left alone first proves the
+output is right.
+"""
+from __future__ import annotations
+
+import pytest
+
+from course_tests import adapters_for
+from course_tests.meta.conftest import with_solutions_replaced
+from gradebox import notebooks
+from gradebox.checks import checks_for
+from gradebox.runner import run_check
+from gradebox.student import load_cells
+from trailblaze.coursedir import COURSE
+
+NULLS = {
+    "raises ValueError": "def _replacement(name, index):\n    def null(*args, **kwargs):\n"
+                         "        raise ValueError(name)\n    return null",
+    "returns None": "def _replacement(name, index):\n    return lambda *args, **kwargs: None",
+    "returns its input": "def _replacement(name, index):\n    return lambda *args, **kwargs: args[0] if args else None",
+}
+
+
+@pytest.mark.parametrize("assignment", COURSE.assignments())
+def test_no_check_passes_for_a_null_implementation(assignment):
+    source = notebooks.read(COURSE.source_notebook(assignment))
+    passing = {}
+    for null, definition in NULLS.items():
+        nb, names = with_solutions_replaced(source, definition)
+        impl = load_cells(nb, assignment, adapters_for(assignment))
+        assert names and not impl.load_errors, impl.load_errors
+        passing[null] = [c.name for c in checks_for(assignment) if run_check(c, impl, "cpu").passed]
+    assert not any(passing.values()), f"checks that pass for code that does nothing: {passing}"
