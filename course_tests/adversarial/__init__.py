@@ -314,8 +314,8 @@ ATTACKS = [
            "connects to an accomplice on the grader's loopback, to 1.1.1.1 and to pypi.org, and execs what it gets",
            cells={"count_parameters": NETWORK}),
     Attack("adv_live_html", "lessons: student text is a channel", "markdown and raw cells with <script>, event "
-           "handlers, an iframe and javascript: links, for the feedback page and the formgrader", base="solutions",
-           tamper="live_html", costs=()),
+           "handlers, an iframe and javascript: links, for the feedback page and the formgrader (on the blank "
+           "release: its code is the release's, so it is boxed with it, once)", tamper="live_html"),
     Attack("adv_links_to_solutions", "lessons: files are untrusted", FILE_TRICKS["link_to_source"],
            base="solutions", plant="link_to_source", refused="is a symbolic link"),
     Attack("adv_links_beside", "lessons: files are untrusted", FILE_TRICKS["link_beside"], base="solutions",
