@@ -146,7 +146,7 @@ def inert_markdown2html(context, source: str) -> str:
     iframe never runs. Sanitizing after rendering keeps `<|endoftext|>` in a code span as it was written.
 
     >>> inert_markdown2html({}, 'x <img src=a onerror="alert(1)">')   # jinja passes the context itself
-    '<p>x <img src="a"></p>'
+    '<p>x <img src="a"></p>\\n'
     """
     cell = context.get("cell", {})
     path = context.get("resources", {}).get("metadata", {}).get("path", "")
