@@ -21,8 +21,6 @@ import re
 import shutil
 import sys
 
-import nbformat
-
 from course_tests import adversarial
 from gradebox import notebooks
 from trailblaze import data, grader, mutants
@@ -78,8 +76,6 @@ def write_attacks(course: CourseDirectory, bases: dict, canary_port: int) -> Non
         folder = course.submission(attack.student, adversarial.ASSIGNMENT)
         nb = adversarial.submission(attack, bases, course.root, REPO, canary_port)
         notebook = folder / course.notebook_name(adversarial.ASSIGNMENT)
-        if attack.plant == "huge":
-            nb.cells.append(nbformat.v4.new_markdown_cell("spam " * (21 * 2**20 // 5)))
         notebooks.write(nb, notebook)
         for relative, text in attack.extra_files.items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -359,6 +359,8 @@ def submission(attack: Attack, bases: dict, course_root: Path, repo: Path, canar
     for grade_id, source in attack.cells.items():
         notebooks.find_cell(nb, grade_id).source = source.format(root=str(course_root), repo=str(repo),
                                                                 port=canary_port)
+    if attack.plant == "huge":  # the other file tricks are made on disk (trailblaze.pipeline.write_attacks)
+        nb.cells.append(nbformat.v4.new_markdown_cell("spam " * (21 * 2**20 // 5)))
     return tampered(nb, attack.tamper) if attack.tamper else nb
 
 
