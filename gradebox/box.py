@@ -164,9 +164,12 @@ class DeadlineReader:
 class Boxed(Implementation):
     """One student's notebook for one assignment, served from a boxed child process.
 
-    The child is restarted after a crash, so one bad function costs only its own checks. What cannot get better by
-    retrying is remembered so that it costs its time once: a notebook whose cells time out or kill the process while
-    loading, a function that ran past its deadline, and the notebook's total time (`Limits.total_seconds`).
+    After a crash the notebook is loaded again, so one bad function costs only its own checks: in a box without a GPU
+    its keeper forks a fresh worker (gradebox.child; a fork costs milliseconds where a new box and its imports cost
+    seconds); after a timeout, unboxed, with a GPU (a fork after CUDA is unsafe), or when the keeper is gone, the
+    box itself is rebuilt. What cannot get better by retrying is remembered so that it costs its time once: a
+    notebook whose cells time out or kill the process while loading, a function that ran past its deadline, and the
+    notebook's total time (`Limits.total_seconds`).
     """
 
     def __init__(self, assignment: str, cells: list[tuple[str, str]], adapters: str, view: BoxView,
@@ -178,6 +181,8 @@ class Boxed(Implementation):
         self.cells = [[label, source] for label, source in cells]
         self.adapters, self.view, self.limits, self.unboxed = adapters, view, limits, unboxed
         self.process = None
+        self.loaded = False
+        self.warm = not unboxed and not gpu_nodes()
         self.load_errors: list[str] = []
         self.load_failure: StudentError | None = None
         self.timed_out: dict[str, StudentError] = {}
@@ -192,7 +197,7 @@ class Boxed(Implementation):
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         command = [sys.executable, "-I", "-c", child_boot(self.view), str(to_child_r), str(from_child_w),
-                   self.adapters]
+                   self.adapters, "warm" if self.warm else "cold"]
         home = str(self.scratch / "home") if self.unboxed else BOX_HOME
         if self.unboxed:
             os.makedirs(home, exist_ok=True)
@@ -215,12 +220,16 @@ class Boxed(Implementation):
             log = os.pread(self.log, 1500, max(0, size - 1500)).decode(errors="replace").strip()
             raise GraderFault(f"the grading box did not start{' (unboxed)' if self.unboxed else ''}; before any "
                               f"student code ran it printed:\n{log or '(nothing)'}") from None
+        self.load()
+
+    def load(self) -> None:
         try:
             self.load_errors = self.exchange({"op": "load", "assignment": self.assignment, "cells": self.cells},
                                              None, self.limits.load_seconds, "loading the notebook") or []
         except StudentError as err:
             self.load_failure = err
             raise
+        self.loaded = True
 
     def stop(self) -> None:
         if self.process is None:
@@ -230,6 +239,7 @@ class Boxed(Implementation):
         except ProcessLookupError:
             pass
         self.process.wait()
+        self.loaded = False
         for stream in (self.writer, self.reader):
             try:
                 stream.close()
@@ -267,9 +277,14 @@ class Boxed(Implementation):
                 except subprocess.TimeoutExpired:
                     pass
             self.stop()
-            raise StudentError("Crashed", self.crash_message(code, doing, err)) from None
+            raise StudentError("Crashed", self.crash_message(code, doing, type(err).__name__)) from None
         if answer.get("ok") is True:
             return result
+        if "ended" in answer:  # the keeper's word: the worker that held the notebook ended, the box lives on
+            self.loaded = False
+            code = answer["ended"]
+            raise StudentError("Crashed", self.crash_message(code if type(code) is int else None, doing,
+                                                             "it sent a malformed answer", from_keeper=True))
         error = answer.get("error")
         if not (type(error) is list and len(error) in (3, 4) and all(type(e) is str for e in error)):
             self.stop()
@@ -277,8 +292,8 @@ class Boxed(Implementation):
         # The child's own protocol errors carry three parts (their message is the grader's); student errors four.
         raise StudentError(error[0][:100], error[1][:500], error[2][:200], error[3][:500] if len(error) == 4 else None)
 
-    def crash_message(self, code, doing: str, err: Exception) -> str:
-        if code is not None and code > 128 and not self.unboxed:  # bwrap reports a signal as 128 + its number
+    def crash_message(self, code: int | None, doing: str, why: str, from_keeper: bool = False) -> str:
+        if code is not None and code > 128 and not self.unboxed and not from_keeper:  # bwrap: a signal as 128 + it
             code = 128 - code
         if code is not None and code < 0:
             why = {signal.SIGKILL: "killed (memory limit or CPU time limit?)", signal.SIGXCPU: "out of CPU time",
@@ -287,7 +302,7 @@ class Boxed(Implementation):
         if code is not None:
             return f"the notebook's process exited (exit code {code}) while {doing}: does your code call " \
                    "sys.exit, os._exit or quit()?"
-        return f"the notebook's process stopped answering while {doing} ({type(err).__name__})"
+        return f"the notebook's process stopped answering while {doing} ({why})"
 
     def call(self, adapter: str, *args, **kwargs):
         if self.load_failure is not None:
@@ -302,6 +317,8 @@ class Boxed(Implementation):
                                           "all, so its remaining checks were not run")
         if self.process is None:
             self.start()
+        elif not self.loaded:
+            self.load()
         try:
             return self.exchange({"op": "call", "adapter": adapter}, [list(args), kwargs],
                                  min(self.limits.call_seconds, left), f"running {adapter}")

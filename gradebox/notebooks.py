@@ -17,8 +17,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 DEMO_TAG = "demo"
 VISIBLE_TEST_TAG = "visible-test"
 CARRIED_TAG = "carried-forward"
@@ -30,6 +28,7 @@ class NotebookError(Exception):
 
 def read(path: Path) -> nbformat.NotebookNode:
     """A notebook from a plain file, opened without following a link (a link, FIFO or device is refused)."""
+    import nbformat  # here, not above: the boxed child imports this module, and nbformat would cost it seconds
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -56,6 +55,7 @@ def read(path: Path) -> nbformat.NotebookNode:
 
 
 def write(nb: nbformat.NotebookNode, path: Path) -> None:
+    import nbformat
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
 

@@ -11,6 +11,9 @@
 from __future__ import annotations
 
 import torch
+# The notebooks of 01 and 04 import these: imported here, before the box says it is ready, a notebook loaded again
+# after a crash (a fork of the box's keeper, gradebox.child) finds them imported, seconds sooner.
+import transformers.models.gpt2.modeling_gpt2  # noqa: F401
 
 from course_tests import models
 

@@ -10,6 +10,7 @@ import json
 import os
 
 import pytest
+import torch
 
 from course_tests import adapters_module
 from course_tests.sandbox import box_view
@@ -18,7 +19,7 @@ from gradebox.box import Boxed, box_problem
 from gradebox.checks import checks_for
 from gradebox.limits import Limits
 from gradebox.runner import run_check
-from gradebox.student import GraderFault
+from gradebox.student import GraderFault, StudentError
 from trailblaze.coursedir import COURSE, REPO
 
 UNBOXED = box_problem() is not None
@@ -119,6 +120,47 @@ def test_an_exit_costs_only_the_checks_that_call_it():
     assert not got["loss_equals_cross_entropy_of_the_next_token"].passed
     assert "exit code 0" in got["loss_equals_cross_entropy_of_the_next_token"].message
     assert all(got[n].passed for n in got if n.startswith("lr_")), "the process is restarted for later checks"
+
+
+TRACES = '''
+import os, subprocess, sys
+SEEN = os.path.expanduser("~/seen.txt"), "/tmp/seen.txt", "/dev/shm/seen.txt"
+'''
+
+LEAVES_TRACES = TRACES + '''
+def batch_loss(model, tokens):  # leaves files and a process behind, then dies
+    for path in SEEN:
+        with open(path, "w") as f:
+            f.write("from before the crash")
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    os._exit(3)
+'''
+
+LOOKS_FOR_TRACES = TRACES + '''
+def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):  # what the process finds
+    others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+    return [os.getpid(), len(others), sum(os.path.exists(p) for p in SEEN)]
+'''
+
+
+@needs_box
+def test_after_a_crash_the_box_loads_the_notebook_again_as_new():
+    """Boxed without a GPU, a crash costs a fork of the box's keeper, not a new box: the box lives on, and the new
+    process finds nothing of the dead one (no file it wrote, no process it started)."""
+    nb = with_cell("05_training", "batch_loss", LEAVES_TRACES)
+    notebooks.find_cell(nb, "lr_at").source = LOOKS_FOR_TRACES
+    impl = boxed("05_training", nb)
+    try:
+        first_pid, first_others, _ = impl.call("lr_at", 0, 1.0, 0.1, 1, 10)  # others: the keeper
+        box_pid = impl.process.pid
+        with pytest.raises(StudentError, match="exit code 3"):
+            impl.call("batch_loss", 0, torch.zeros(1, 4, dtype=torch.long), "cpu")
+        pid, others, traces = impl.call("lr_at", 0, 1.0, 0.1, 1, 10)
+        assert impl.process is not None and impl.process.pid == box_pid, "a crash must not cost a new box"
+        assert impl.warm and pid != first_pid, "the notebook must be served by a new process after the crash"
+        assert (others, traces) == (first_others, 0), f"left over from the crash: {others} processes, {traces} files"
+    finally:
+        impl.close()
 
 
 def test_an_endless_loop_is_stopped_at_the_deadline():
