@@ -7,8 +7,16 @@
     replace = [["argmax(dim=-1)", "argmin(dim=-1)"]]   # each old text must occur exactly once in that cell
     killed_by = ["greedy_picks_highest"]       # checks expected to catch it (verified by the meta-test)
 
+    [[alternative]]
+    id = "greedy_by_max"                       # unique within the assignment (mutants' ids included)
+    cell = "greedy_next_token"                 # grade_id of the solution cell it replaces, whole
+    style = "torch.max(...).indices"           # how it differs from the solution, in words
+    source = '''def greedy_next_token(logits): ...'''   # right code in another style: it must pass every check
+
     [samples]
     partly_wrong = ["greedy_argmin", ...]      # the mutants that make the pipeline's partly wrong sample student
+
+Planted bugs prove that the checks catch wrong code; honest alternatives, that they do not catch right code.
 """
 from __future__ import annotations
 
@@ -39,6 +47,15 @@ class Mutant:
     killed_by: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Alternative:
+    assignment: str
+    id: str
+    cell: str
+    style: str
+    source: str
+
+
 def _load(path: Path, assignment: str) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{assignment} has no planted bugs: {path} is missing "
@@ -48,17 +65,35 @@ def _load(path: Path, assignment: str) -> dict:
 
 def parse(path: Path, assignment: str) -> list[Mutant]:
     """The planted bugs declared in one file."""
+    declared = _load(path, assignment)
     mutants = [Mutant(assignment, m["id"], m["cell"], m["why"], tuple(tuple(r) for r in m["replace"]),
-                      tuple(m.get("killed_by", ()))) for m in _load(path, assignment).get("mutant", [])]
-    ids = [m.id for m in mutants]
+                      tuple(m.get("killed_by", ()))) for m in declared.get("mutant", [])]
+    ids = [m.id for m in mutants] + [a["id"] for a in declared.get("alternative", [])]
     duplicates = {i for i in ids if ids.count(i) > 1}
     if duplicates:
-        raise ValueError(f"{path.name}: duplicate mutant ids {sorted(duplicates)}")
+        raise ValueError(f"{path.name}: duplicate ids {sorted(duplicates)}")
     return mutants
 
 
 def load(assignment: str) -> list[Mutant]:
     return parse(Assignment(assignment).mutants_file, assignment)
+
+
+def parse_alternatives(path: Path, assignment: str) -> list[Alternative]:
+    """The honest alternatives declared in one file, beside its planted bugs."""
+    return [Alternative(assignment, a["id"], a["cell"], a["style"], a["source"].strip() + "\n")
+            for a in _load(path, assignment).get("alternative", [])]
+
+
+def alternatives(assignment: str) -> list[Alternative]:
+    return parse_alternatives(Assignment(assignment).mutants_file, assignment)
+
+
+def substitute(nb, alternative: Alternative):
+    """A copy of `nb` with the alternative's cell replaced by its source."""
+    nb = copy.deepcopy(nb)
+    notebooks.find_cell(nb, alternative.cell).source = alternative.source
+    return nb
 
 
 def partly_wrong(assignment: str) -> list[Mutant]:
@@ -100,9 +135,9 @@ def cells_run_by(check: Check, impl: Implementation, device: str = "cpu") -> set
 
 
 def kill_matrix(assignment: str, select: bool = True, device: str = "cpu") -> dict[str, set[str]]:
-    """mutant id -> names of the checks that fail on it.
+    """mutant or alternative id -> names of the checks that fail on it.
 
-    With `select`, a mutant runs only the checks that run its cell's code when they grade the solution (each check
+    With `select`, a mutant (or alternative) runs only the checks that run its cell's code when they grade the solution (each check
     traced on a fresh load, so that a cache in the solution's code cannot hide a call). A check that never enters
     that cell behaves on the mutant as on the solution until it does, so it passes there too; and a skipped check
     can only remove a kill, never add one: tests built on the matrix can fail, never pass, because of it.
@@ -116,11 +151,13 @@ def kill_matrix(assignment: str, select: bool = True, device: str = "cpu") -> di
         raise AssertionError(f"the solution of {assignment} fails {failing}")
     cells = {c.name: cells_run_by(c, load_cells(source, assignment, adapters), device) for c in checks} \
         if select else None
+    variants = [(m.id, m.cell, apply(source, [m])) for m in load(assignment)]
+    variants += [(a.id, a.cell, substitute(source, a)) for a in alternatives(assignment)]
     matrix = {}
-    for mutant in load(assignment):
-        impl = load_cells(apply(source, [mutant]), assignment, adapters)
+    for variant, cell, nb in variants:
+        impl = load_cells(nb, assignment, adapters)
         if impl.load_errors:
-            raise AssertionError(f"mutant {mutant.id} breaks loading: {impl.load_errors}")
-        matrix[mutant.id] = {c.name for c in checks if (cells is None or mutant.cell in cells[c.name])
-                             and not run_check(c, impl, device).passed}
+            raise AssertionError(f"{variant} breaks loading: {impl.load_errors}")
+        matrix[variant] = {c.name for c in checks if (cells is None or cell in cells[c.name])
+                           and not run_check(c, impl, device).passed}
     return matrix

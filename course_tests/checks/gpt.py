@@ -446,7 +446,9 @@ def gpt_runs_in_half_precision(impl, device):
 
 
 # --- load_gpt2_weights ------------------------------------------------------------------------------------------
-LOAD_LIMIT = {"cpu": 1e-5, "cuda": 1e-4}  # max abs logit difference from transformers (float32; CUDA: TF32 off)
+# The most a logit may differ from transformers', relative to the largest logit (at least 1): float32 rounding grows
+# with the values (a correct load of a 3-block GPT-2 with large weights differs by 2.2e-5 where its logits reach 20).
+LOAD_LIMIT = {"cpu": 1e-5, "cuda": 1e-4}  # CUDA: TF32 off
 
 
 def expect_same_logits_as_transformers(impl, spec: dict, device: str, seed: int, what: str) -> dict:
@@ -461,16 +463,16 @@ def expect_same_logits_as_transformers(impl, spec: dict, device: str, seed: int,
     logits = expect_tensor(got["logits"], f"{what}: the logits", shape=want.shape, dtype=torch.float32,
                            device=device)
     diff = (logits - want).abs().max().item()
-    limit = LOAD_LIMIT[torch.device(device).type]
+    limit = LOAD_LIMIT[torch.device(device).type] * max(1.0, want.abs().max().item())
     expect(diff <= limit, f"{what}: the logits differ from transformers' GPT2LMHeadModel by up to {diff:.3g} "
-                          f"(allowed {limit:g}): check the Conv1D transposes and the order query, key, value in "
+                          f"(allowed {limit:.3g}): check the Conv1D transposes and the order query, key, value in "
                           "c_attn")
     return got
 
 
 @check("load_gpt2_weights_tests", points=2)
 def load_gives_transformers_logits(impl, device):
-    """a checkpoint saved by transformers loads into GPTModel and gives GPT2LMHeadModel's logits (max diff 1e-5)"""
+    """a checkpoint saved by transformers loads into GPTModel and gives GPT2LMHeadModel's logits (to 1e-5 of their size)"""
     expect_same_logits_as_transformers(impl, dict(initializer_range=0.2), device, 40, "an untied 2-block checkpoint")
     expect_same_logits_as_transformers(impl, dict(n_layer=3, n_embd=48, n_head=6, initializer_range=0.2), device, 41,
                                        "a 3-block checkpoint")

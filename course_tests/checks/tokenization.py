@@ -574,7 +574,8 @@ def windows_reject_bad_arguments(impl, device):
                       what=f"SlidingWindowDataset(ids, max_length={max_length}, stride={stride})",
                       why="max_length and stride must be >= 1")
     expect_raises(impl, "IndexError", "sliding_window_index_error", list(range(20)), 4, 4, 4,
-                  what="dataset[len(dataset)]", why="a DataLoader and a for loop rely on it to stop")
+                  what="dataset[len(dataset)]", why="indexing works as a list's; a for loop over the dataset relies "
+                                                    "on it to stop")
 
 
 # --- create_dataloader --------------------------------------------------------------------------------------------
@@ -614,18 +615,33 @@ def loader_drop_last_controls_the_last_batch(impl, device):
 
 @check("create_dataloader_tests", uses_device=False)
 def loader_shuffles_with_the_given_generator(impl, device):
-    """with shuffle=True, the generator alone decides the order (same seed, same batches), and workers are passed on"""
+    """with shuffle=True, the generator alone decides the order (same seed, same batches; another seed, another
+    order), every batch holds distinct windows, and workers are passed on"""
     ids = list(range(500))
     kwargs = dict(batch_size=4, max_length=8, stride=8, shuffle=True, drop_last=True)
-    got = impl.call("create_dataloader", ids, seed=11, global_seed=1, **kwargs)
-    again = impl.call("create_dataloader", ids, seed=11, global_seed=2, **kwargs)
-    windows = ref_windows(ids, 8, 8)
-    order = list(torch.utils.data.DataLoader(range(len(windows)), batch_size=4, shuffle=True, drop_last=True,
-                                             generator=torch.Generator().manual_seed(11)))
-    want = [tuple(torch.stack(w) for w in zip(*[windows[i] for i in batch])) for batch in order]
-    expect(all(torch.equal(a[0], b[0]) for a, b in zip(got["batches"], again["batches"])),
-           "two loaders with the same seeded generator gave different batches: pass `generator` to the DataLoader")
-    expect_batches(got["batches"], want, "with shuffle=True and a seeded generator")
+    got = impl.call("create_dataloader", ids, seed=11, global_seed=1, **kwargs)["batches"]
+    again = impl.call("create_dataloader", ids, seed=11, global_seed=2, **kwargs)["batches"]
+    other = impl.call("create_dataloader", ids, seed=12, global_seed=1, **kwargs)["batches"]
+    windows = ref_windows(ids, 8, 8)  # 62 windows: 15 batches of 4, 2 windows left out
+    index = {tuple(x.tolist()): i for i, (x, _) in enumerate(windows)}
+    expect(len(got) == len(windows) // 4, f"62 windows in batches of 4 with drop_last=True make 15 batches, not "
+                                          f"{len(got)}")
+    order = []
+    for x, y in got:
+        expect_tensor(x, "a batch of inputs", shape=(4, 8), dtype=torch.long)
+        expect_tensor(y, "a batch of targets", shape=(4, 8), dtype=torch.long)
+        for row, target in zip(x.tolist(), y.tolist()):
+            expect(tuple(row) in index and target == windows[index[tuple(row)]][1].tolist(),
+                   "with shuffle=True, a batch holds something that is not one of the dataset's windows")
+            order.append(index[tuple(row)])
+    expect(len(set(order)) == len(order), "with shuffle=True, one epoch gave some window twice: shuffle the order "
+                                          "of the windows, do not draw them at random")
+    expect(order != sorted(order), "with shuffle=True, the windows came in their original order")
+    expect(len(again) == len(got) and all(torch.equal(a[0], b[0]) for a, b in zip(got, again)),
+           "two loaders with the same seeded generator gave different batches: the generator, not the global "
+           "random state, must decide the order")
+    expect(len(other) != len(got) or not all(torch.equal(a[0], b[0]) for a, b in zip(got, other)),
+           "generators with different seeds gave the same order: the generator must decide the order")
     workers = impl.call("create_dataloader", ids[:50], num_workers=2, batch_size=2, max_length=4, stride=4,
                         shuffle=False)
     expect(workers["num_workers"] == 2, "num_workers must be passed on to the DataLoader")

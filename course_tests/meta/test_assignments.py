@@ -55,6 +55,11 @@ def test_a_scaffolded_assignment_fits_together(tmp_path):
         for spec in mutants.parse(package / "mutants" / f"{assignment}.toml", assignment):
             broken = load_cells(mutants.apply(source, [spec]), assignment, adapters)
             assert {c.name for c in checks if not run_check(c, broken, "cpu").passed} >= set(spec.killed_by)
+        honest = mutants.parse_alternatives(package / "mutants" / f"{assignment}.toml", assignment)
+        assert honest
+        for alternative in honest:
+            other = load_cells(mutants.substitute(source, alternative), assignment, adapters)
+            assert all(run_check(c, other, "cpu").passed for c in checks), alternative.id
     finally:
         REGISTRY[:] = before
         for name in ("scaffold_checks", "scaffold_adapters"):

@@ -1,4 +1,5 @@
-"""Planted bugs prove the checks: the solution passes all, every mutant fails one, every check kills one.
+"""Planted bugs prove the checks: the solution passes all, every mutant fails one, every check kills one; and
+honest alternatives prove them fair: right code in another style passes all.
 
 The kill matrix is computed once (on the CPU) and printed in the test report, so a failing run shows it whole.
 
@@ -38,9 +39,18 @@ def test_every_mutant_is_killed_by_the_checks_it_names(kill_matrix):
     assert not problems, "\n".join(problems)
 
 
+def test_every_honest_alternative_passes_every_check(kill_matrix):
+    """Right code in another style than the solution (a loop, a sampler, another formula) loses nothing."""
+    assignment, matrix = kill_matrix
+    alternatives = mutants.alternatives(assignment)
+    assert alternatives, f"{assignment} has no honest alternatives: declare some beside its planted bugs"
+    unfair = [f"{a.id} ({a.style}) fails {sorted(matrix[a.id])}" for a in alternatives if matrix[a.id]]
+    assert not unfair, "honest code loses points:\n" + "\n".join(unfair)
+
+
 def test_every_check_kills_a_mutant(kill_matrix):
     assignment, matrix = kill_matrix
-    killing = set().union(*matrix.values())
+    killing = set().union(*(matrix[m.id] for m in mutants.load(assignment)))
     idle = [c.name for c in checks_for(assignment) if c.name not in killing]
     assert not idle, f"{assignment}: these checks kill no planted bug (add a mutant or drop the check): {idle}"
 

@@ -66,11 +66,12 @@ def test_every_grade_cell_runs_exactly_its_checks(assignment):
 
 def test_readme_states_the_points_checks_and_planted_bugs_of_every_assignment():
     readme = (REPO / "README.md").read_text()
-    row = re.compile(r"^\|[^`\n]*`(\d\d_\w+)`[^\n]*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*$", re.M)
+    row = re.compile(r"^\|[^`\n]*`(\d\d_\w+)`[^\n]*" + r"\|\s*(\d+)\s*" * 4 + r"\|\s*$", re.M)
     stated = {m[0]: tuple(int(n) for n in m[1:]) for m in row.findall(readme)}
-    actual = {a: (int(sum(notebooks.grade_cells(source(a)).values())), len(checks_for(a)), len(mutants.load(a)))
-              for a in ASSIGNMENTS}
-    assert stated == actual, "the README's assignments table (points, checks, planted bugs) disagrees with the course"
+    actual = {a: (int(sum(notebooks.grade_cells(source(a)).values())), len(checks_for(a)), len(mutants.load(a)),
+                  len(mutants.alternatives(a))) for a in ASSIGNMENTS}
+    assert stated == actual, "the README's assignments table (points, checks, planted bugs, honest alternatives) " \
+                             "disagrees with the course"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
