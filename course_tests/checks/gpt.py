@@ -15,9 +15,13 @@ from course_tests import models
 from course_tests.checks import setup
 from gradebox.checks import builds_on, check, register
 from gradebox.expect import expect, expect_close, expect_raises, expect_tensor, fail
+from gradebox.forbidden import forbid
 from gradebox.tensors import make_generator, probe_loss
 
 ASSIGNMENT = "04_gpt"
+# The shortcuts that would skip what an exercise teaches (its instructions name them; gradebox.forbidden finds them).
+forbid(ASSIGNMENT, "layer_norm_tests", "torch.nn.LayerNorm", "torch.nn.functional.layer_norm")
+forbid(ASSIGNMENT, "gelu_tests", "torch.nn.functional.gelu", "torch.nn.GELU")
 builds_on(ASSIGNMENT, "feed_forward_tests", ["gelu"])
 builds_on(ASSIGNMENT, "transformer_block_tests", ["LayerNorm", "FeedForward"])
 builds_on(ASSIGNMENT, "gpt_model_tests", ["TransformerBlock"])
@@ -303,7 +307,10 @@ def block_is_causal(impl, device):
     changed = x.clone()
     changed[:, 7] += randn(2, 24, seed=17)
     out = impl.call("run_module", "TransformerBlock", changed, device, cfg=c, seed=16)["output"]
+    expect_tensor(base, "the block's output", shape=x.shape, device=device)
     expect_tensor(out, "the block's output", shape=x.shape, device=device)
+    expect(not torch.allclose(out[:, 7:].cpu(), base[:, 7:].cpu()), "changing token 7 changed no output at or after "
+           "it: the outputs must depend on the input (causality alone is easy for a constant)")
     expect_close(out[:, :7], base[:, :7], "the outputs before position 7 after changing token 7", device,
                  hint="the future leaks in: LayerNorm must normalise each token on its own (over the last axis)")
 

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
 from gradebox import student as implementation
@@ -55,7 +56,7 @@ def test_unreadable_notebook_fails_every_check_with_the_same_advice(tmp_path):
 
 
 def test_deleted_solution_cell_costs_only_its_checks(solved, tmp_path):
-    nb = notebooks.nbformat.from_dict(solved)
+    nb = nbformat.from_dict(solved)
     nb.cells = [c for c in nb.cells if notebooks.grade_id(c) != "apply_temperature"]
     path = tmp_path / NAME
     notebooks.write(nb, path)
@@ -69,7 +70,7 @@ def test_deleted_solution_cell_costs_only_its_checks(solved, tmp_path):
 
 def test_crashing_and_looping_cells_are_recorded_and_loading_goes_on(solved, monkeypatch):
     monkeypatch.setattr(implementation, "CELL_SECONDS", 1)
-    nb = notebooks.nbformat.from_dict(solved)
+    nb = nbformat.from_dict(solved)
     crash = notebooks.find_cell(nb, "greedy_next_token")
     crash.source = "1 / 0\n" + crash.source
     loop = notebooks.find_cell(nb, "apply_temperature")
@@ -83,7 +84,7 @@ def test_crashing_and_looping_cells_are_recorded_and_loading_goes_on(solved, mon
 
 
 def test_student_exceptions_name_the_cell_and_line(solved):
-    nb = notebooks.nbformat.from_dict(solved)
+    nb = nbformat.from_dict(solved)
     cell = notebooks.find_cell(nb, "top_k_filter")
     cell.source = cell.source.replace("k = min(k, logits.size(-1))", "k = min(k, logits.size(-1)) + undefined_name")
     message = outcomes(implementation.load_cells(nb, SETUP, adapters_for(SETUP)))["top_k_keeps_exactly_k"].message
@@ -162,7 +163,7 @@ def test_cell_time_limit_keeps_an_outer_timer_running():
 
 
 def test_cells_load_as_a_module_so_dataclasses_work_and_nothing_stays_registered():
-    nb = notebooks.nbformat.v4.new_notebook(cells=[notebooks.nbformat.v4.new_code_cell(
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "from dataclasses import dataclass\n\n@dataclass\nclass Config:\n    width: int = 4\n\nconfig = Config()")])
     before = set(sys.modules)
     impl = implementation.load_cells(nb, SETUP, adapters_for(SETUP))

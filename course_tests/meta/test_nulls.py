@@ -1,8 +1,9 @@
 """Checks fail for nothing: a notebook whose every function and class is a non-solution scores zero on every check.
 
 Planted bugs prove the checks catch plausible wrong code; these prove that no check passes for code that does no
-work at all: it raises the very exception the contracts name (ValueError) for every input, returns None, or returns
-its first argument unchanged. A check that asks for "raises ValueError on bad input" first proves the function works
+work at all: it raises the very exception the contracts name (ValueError) for every input, returns None, returns
+its first argument unchanged, or returns zeros, a constant or random values of its input's shape and dtype (a module:
+a forward pass that does so). A check that asks for "raises ValueError on bad input" first proves the function works
 on good input (gradebox.expect.expect_raises(works=...)); one that asks that the input be left alone first proves the
 output is right.
 """
@@ -24,6 +25,44 @@ NULLS = {
     "returns None": "def _replacement(name, index):\n    return lambda *args, **kwargs: None",
     "returns its input": "def _replacement(name, index):\n    return lambda *args, **kwargs: args[0] if args else None",
 }
+
+# Values of the right shape and dtype that hold nothing: for a function, shaped like its first tensor argument (a
+# number when it has none); for a module, a forward pass that returns such a value, with one parameter.
+FILLED = '''
+import random as _random
+import torch as _torch
+
+
+def _fill(x):
+    if not isinstance(x, _torch.Tensor):
+        return {fill_number}
+    return {fill_tensor}
+
+
+def _replacement(name, index):
+    original = globals()[name]
+    if isinstance(original, type) and issubclass(original, _torch.nn.Module):
+        class Null(_torch.nn.Module):
+            def __init__(self, *args, **kwargs):
+                super().__init__()
+                self.weight = _torch.nn.Parameter(_torch.ones(1))
+
+            def forward(self, *args, **kwargs):
+                return _fill(next((a for a in args if isinstance(a, _torch.Tensor)), None))
+        return Null
+
+    def null(*args, **kwargs):
+        return _fill(next((a for a in args if isinstance(a, _torch.Tensor)), None))
+    return null
+'''
+NULLS.update({
+    "returns zeros": FILLED.format(fill_number="0", fill_tensor="_torch.zeros_like(x)"),
+    "returns a constant": FILLED.format(fill_number="0.5", fill_tensor="_torch.full_like(x, 1 if not "
+                                                                       "x.is_floating_point() else 0.5)"),
+    "returns random values": FILLED.format(
+        fill_number="_random.random()",
+        fill_tensor="_torch.rand_like(x) if x.is_floating_point() else _torch.randint_like(x, 0, 10)"),
+})
 
 
 @pytest.mark.parametrize("assignment", COURSE.assignments())
