@@ -40,6 +40,10 @@ c.Autograde.sanitize_preprocessors = [
 # TRAILBLAZE_GRADER=execute selects plain nbgrader (every cell executed in one kernel, the hidden tests in the same
 # process as student code): only benchmarks/grading.py uses it, to measure what the box costs.
 PLAIN_NBGRADER = os.environ.get("TRAILBLAZE_GRADER") == "execute"
+# What a library call that an exercise forbids (its instructions name them: torch.softmax in 03's softmax,
+# nn.LayerNorm in 04's LayerNorm, tiktoken in 02's BPE, ...) costs that exercise's cell: "flag" keeps the points and
+# names the use in the student's feedback and the grader's summary; "zero" scores the cell 0.
+c.BoxedGrades.forbidden_calls = "flag"
 c.Autograde.autograde_preprocessors = [
     SkipDemoCells,
     Execute if PLAIN_NBGRADER else BoxedGrades,

@@ -7,6 +7,7 @@ a box, carries plain data across, and turns check outcomes into points and messa
     checks.py     the check registry (what a grade cell runs)
     expect.py     expectations with student-facing messages, tolerances per dtype and device
     runner.py     running checks into outcomes and points
+    forbidden.py  library calls an exercise forbids, found in the student's cell; what they cost
     student.py    student code: loading a notebook's cells, calling its functions, errors as plain data
     notebooks.py  notebooks as data: which cells are solutions, tests, demos, provided code
     tensors.py    helpers that the checks and the adapters both use (devices, seeded inputs, probe_loss)

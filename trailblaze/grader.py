@@ -48,6 +48,9 @@ def grade(course: CourseDirectory = COURSE, assignments: list[str] | None = None
     grades = export.export(course, nbgrader)
     say(f"grades: {course.grades_csv}\nfeedback: {course.feedback}/<student>/<assignment>/\n")
     say(export.format_table(grades, assignments, first))
+    for student, assignment, grade_id, names in export.forbidden_uses(course, assignments):
+        say(f"\nforbidden call (nbgrader_config.py's BoxedGrades.forbidden_calls prices it): {student} / {assignment} "
+            f"/ {grade_id}: {', '.join(names)}")
     for student, assignment in sorted(set(not_graded)):
         say(f"\nnot graded (0 points): {student} / {assignment}: "
             f"{collect.why_not_graded(course, student, assignment, options.max_notebook_mb)}")

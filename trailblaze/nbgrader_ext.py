@@ -11,9 +11,11 @@ import nbformat
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
+from traitlets import Enum
 
 from course_tests.datafiles import DATA_VARIABLE
 from gradebox import notebooks
+from gradebox.forbidden import POLICIES, apply_policy
 from trailblaze.coursedir import DATA, REPO, TIKTOKEN_CACHE, CourseDirectory
 from trailblaze.options import GradingOptions
 from trailblaze.stages.record import stored_or_graded
@@ -40,7 +42,12 @@ class BoxedGrades(NbGraderPreprocessor):
     reports/results/ when `python -m trailblaze.grader` prepared it for this exact notebook; otherwise the notebook
     is graded now, one at a time (a plain `nbgrader autograde` from the formgrader lands here). The options (limits,
     devices, unboxed) come from the grader through TRAILBLAZE_GRADING, so both compute the same result keys.
+    A cell that uses a library call its exercise forbids (gradebox.forbidden) is priced by `forbidden_calls`.
     """
+
+    forbidden_calls = Enum(POLICIES, default_value="flag", help="What a forbidden library call costs its cell: "
+                           "'flag' (points kept, the use named in the feedback and the grader's summary) or 'zero' "
+                           "(the cell scores 0)").tag(config=True)
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
@@ -51,6 +58,8 @@ class BoxedGrades(NbGraderPreprocessor):
             graded = result.grades.get(notebooks.grade_id(cell))
             if graded is None:  # a grade cell the checks do not know: the course is inconsistent, not the student
                 raise RuntimeError(f"no checks are registered for grade cell {notebooks.grade_id(cell)!r}")
+            if notebooks.grade_id(cell) in result.forbidden:
+                graded = apply_policy(graded, result.forbidden[notebooks.grade_id(cell)], self.forbidden_calls)
             cell.execution_count = count
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=graded["report"] + "\n"),
                             nbformat.v4.new_output("execute_result", data={"text/plain": f"{graded['earned']:g}"},

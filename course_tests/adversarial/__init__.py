@@ -367,3 +367,75 @@ def submission(attack: Attack, bases: dict, course_root: Path, repo: Path, canar
 def deserved(attack: Attack, points: dict[str, float]) -> float:
     """The most `attack` may score, given grade_id -> points of ASSIGNMENT."""
     return 0.0 if attack.costs is None else sum(p for g, p in points.items() if g not in attack.costs)
+
+
+# Shortcuts: an exercise done with the very library call it forbids (gradebox.forbidden), one per forbidden name:
+# (assignment, solution cell, the name it uses) -> the cell's source. The graded class submits those of 03 and 04
+# that are right (student adv_shortcuts): flagged, they keep their points; each is found by name.
+SHORTCUTS = {
+    ("03_attention", "softmax", "torch.softmax"): '''
+def softmax(x, dim=-1):
+    return torch.softmax(x, dim=dim)
+''',
+    ("03_attention", "scaled_dot_product_attention", "torch.nn.functional.scaled_dot_product_attention"): '''
+import torch.nn.functional as F
+
+
+def scaled_dot_product_attention(queries, keys, values, mask=None):
+    context = F.scaled_dot_product_attention(queries, keys, values, attn_mask=None if mask is None else ~mask)
+    scores = queries @ keys.transpose(-2, -1) / queries.shape[-1] ** 0.5
+    return context, softmax(scores.masked_fill(mask, float("-inf")) if mask is not None else scores)
+''',
+    ("03_attention", "multi_head_attention", "torch.nn.MultiheadAttention"): '''
+class MultiHeadAttention(nn.Module):
+    def __init__(self, d_in, d_out, context_length, dropout, num_heads, qkv_bias=False):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(d_out, num_heads, dropout=dropout, bias=qkv_bias, batch_first=True)
+        self.register_buffer("mask", causal_mask(context_length))
+
+    def forward(self, x):
+        seq = x.shape[1]
+        return self.attention(x, x, x, attn_mask=self.mask[:seq, :seq], need_weights=False)[0]
+''',
+    ("04_gpt", "layer_norm", "torch.nn.functional.layer_norm"): '''
+class LayerNorm(nn.Module):
+    def __init__(self, emb_dim, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(emb_dim))
+        self.bias = nn.Parameter(torch.zeros(emb_dim))
+
+    def forward(self, x):
+        from torch.nn.functional import layer_norm as normalise  # renamed, still found
+        return normalise(x, x.shape[-1:], self.weight, self.bias, self.eps)
+''',
+    ("04_gpt", "layer_norm", "torch.nn.LayerNorm"): '''
+class LayerNorm(nn.LayerNorm):
+    pass
+''',
+    ("04_gpt", "gelu", "torch.nn.functional.gelu"): '''
+def gelu(x):
+    return getattr(torch.nn.functional, "gelu")(x, approximate="tanh")
+''',
+    ("04_gpt", "gelu", "torch.nn.GELU"): '''
+def gelu(x):
+    return nn.GELU(approximate="tanh")(x)
+''',
+    ("02_tokenization", "bpe_encode_piece", "tiktoken"): '''
+def bpe_encode_piece(piece, ranks):
+    encoding = tiktoken.Encoding("mine", pat_str=r"[\\s\\S]+", mergeable_ranks=dict(ranks), special_tokens={})
+    return encoding.encode_single_piece(piece)
+''',
+}
+SHORTCUT_STUDENT = "adv_shortcuts"
+SHORTCUTS_THAT_PASS = [("03_attention", "softmax", "torch.softmax"), ("04_gpt", "layer_norm", "torch.nn.functional.layer_norm"),
+                       ("04_gpt", "gelu", "torch.nn.functional.gelu")]
+
+
+def shortcut_submission(solutions, assignment: str):
+    """The solutions of `assignment` with every shortcut of SHORTCUTS_THAT_PASS for it in place."""
+    nb = copy.deepcopy(solutions)
+    for a, cell, name in SHORTCUTS_THAT_PASS:
+        if a == assignment:
+            notebooks.find_cell(nb, cell).source = SHORTCUTS[(a, cell, name)].strip() + "\n"
+    return nb

@@ -12,9 +12,15 @@ import torch.nn.functional as F
 
 from gradebox.checks import builds_on, check
 from gradebox.expect import expect, expect_close, expect_raises, expect_tensor, fail, tolerance
+from gradebox.forbidden import forbid
 from gradebox.tensors import make_generator, probe_loss
 
 ASSIGNMENT = "03_attention"
+# The shortcuts that would skip what an exercise teaches (its instructions name them; gradebox.forbidden finds them).
+FUSED = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention")
+forbid(ASSIGNMENT, "softmax_tests", "torch.softmax")
+for _grade_id in ("scaled_dot_product_attention_tests", "causal_self_attention_tests", "multi_head_attention_tests"):
+    forbid(ASSIGNMENT, _grade_id, *FUSED)
 builds_on(ASSIGNMENT, "scaled_dot_product_attention_tests", ["softmax"])
 builds_on(ASSIGNMENT, "causal_self_attention_tests", ["scaled_dot_product_attention", "causal_mask"])
 builds_on(ASSIGNMENT, "multi_head_attention_tests", ["scaled_dot_product_attention", "causal_mask"])

@@ -24,8 +24,12 @@ from course_tests import datafiles
 from course_tests.adapters.tokenization import GPT2_PATTERN, GPT2_SPECIAL_TOKENS, gpt2_ranks
 from gradebox.checks import builds_on, check
 from gradebox.expect import expect, expect_raises, expect_tensor, fail
+from gradebox.forbidden import forbid
 
 ASSIGNMENT = "02_tokenization"
+# The shortcut that would skip what the BPE exercises teach: their instructions name it; gradebox.forbidden finds it.
+for _grade_id in ("train_bpe_tests", "bpe_encode_piece_tests", "bpe_tokenizer_tests", "encode_iterable_tests"):
+    forbid(ASSIGNMENT, _grade_id, "tiktoken")
 builds_on(ASSIGNMENT, "simple_tokenizer_tests", ["split_words"])
 builds_on(ASSIGNMENT, "train_bpe_tests", ["get_pair_counts", "merge_pair"])
 builds_on(ASSIGNMENT, "bpe_tokenizer_tests", ["bpe_encode_piece"])

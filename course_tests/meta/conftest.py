@@ -154,7 +154,8 @@ class GradedClass:
 @pytest.fixture(scope="session")
 def graded_class(tmp_path_factory) -> GradedClass:
     """The main job on a scratch course root with, beside the sample class: `broken` (not JSON), `deleted_test_cell`
-    (partly_wrong with its last graded cell deleted) and every adversarial submission; then the grade command run a
+    (partly_wrong with its last graded cell deleted), every adversarial submission and, on 03 and 04, the solutions
+    done with forbidden shortcuts (adversarial.SHORTCUTS_THAT_PASS); then the grade command run a
     second time on the same submissions of 01_setup."""
     course = scratch_course(tmp_path_factory.mktemp("course"))
     HOST_TMP_TARGET.unlink(missing_ok=True)
@@ -168,6 +169,10 @@ def graded_class(tmp_path_factory) -> GradedClass:
         last_test = [c for c in tampered.cells if notebooks.kind(c) == "test"][-1]
         tampered.cells = [c for c in tampered.cells if c is not last_test]
         notebooks.write(tampered, course.submitted_notebook("deleted_test_cell", assignment))
+    for assignment in sorted({a for a, _, _ in adversarial.SHORTCUTS_THAT_PASS}):
+        solutions = pipeline.sample_submissions(assignment, course)["solutions"]
+        notebooks.write(adversarial.shortcut_submission(solutions, assignment),
+                        course.submitted_notebook(adversarial.SHORTCUT_STUDENT, assignment))
     bases = pipeline.sample_submissions(adversarial.ASSIGNMENT, course)
     source_nb = notebooks.read(course.source_notebook(adversarial.ASSIGNMENT))
     solutions = "\n\n".join(pipeline.strip_solution_markers(c.source) for c in source_nb.cells

@@ -97,3 +97,17 @@ def test_student_html_is_inert_in_feedback(graded_class):
     parser = LiveParts()
     parser.feed(page)
     assert not parser.found, parser.found
+
+
+@pytest.mark.parametrize("assignment", sorted({a for a, _, _ in adversarial.SHORTCUTS_THAT_PASS}))
+def test_a_forbidden_shortcut_is_flagged_where_student_and_instructor_read(graded_class, assignment):
+    """Under the course's policy ("flag", nbgrader_config.py), a right answer through a forbidden library call keeps
+    its points, and both the student's feedback and the grader's summary name the call."""
+    full = sum(notebooks.grade_cells(notebooks.read(COURSE.source_notebook(assignment))).values())
+    assert graded_class.grades[adversarial.SHORTCUT_STUDENT][assignment] == (full, full), graded_class.report
+    page = graded_class.course.feedback_html(adversarial.SHORTCUT_STUDENT, assignment).read_text()
+    for a, cell, name in adversarial.SHORTCUTS_THAT_PASS:
+        if a == assignment:
+            assert f"FLAGGED  this exercise forbids {name}" in page, f"{cell}: no flag in the feedback"
+            assert f"{adversarial.SHORTCUT_STUDENT} / {assignment} / {cell}_tests: {name}" in graded_class.report
+    assert "forbidden call" not in graded_class.course.feedback_html("solutions", assignment).read_text()

@@ -11,6 +11,7 @@ from nbgrader.utils import determine_grade
 from gradebox import notebooks
 from gradebox.checks import checks_for
 from trailblaze import mutants
+from trailblaze.checklists import checklist
 from trailblaze.coursedir import COURSE, REPO
 
 ASSIGNMENTS = COURSE.assignments()
@@ -101,3 +102,13 @@ def test_release_runs_with_exercises_failing_cleanly(assignment, execute_noteboo
             assert out.ename == "NotImplementedError", f"{where} raised {out.ename}: {out.evalue}"
             raised.add(notebooks.kind(cell))
     assert "visible" in raised, "the visible checks of an unsolved release should fail"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_test_cell_says_what_its_hidden_checks_verify(assignment):
+    """Under each exercise the student reads the titles of its hidden checks (trailblaze.checklists), in step with
+    the registry: a check added, renamed or removed shows in the release."""
+    release = notebooks.read(COURSE.release_notebook(assignment))
+    stale = [notebooks.grade_id(c) for c in release.cells if notebooks.kind(c) == "test"
+             and c.source.strip() != checklist(assignment, notebooks.grade_id(c))]
+    assert not stale, f"run `python -m trailblaze.checklists`, then `python3 course.py grade`, and commit: {stale}"

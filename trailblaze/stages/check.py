@@ -12,7 +12,7 @@ from multiprocessing import get_context
 import course_tests.checks  # noqa: F401  (registers every check)
 from course_tests import adapters_module
 from course_tests.sandbox import box_view
-from gradebox import notebooks
+from gradebox import forbidden, notebooks
 from gradebox.box import Boxed, box_problem
 from gradebox.checks import checks_for
 from gradebox.runner import grade_cell_report
@@ -58,7 +58,8 @@ def grade_notebook(job: Job) -> Result:
         load_errors = list(impl.load_errors)
     finally:
         impl.close()
-    return Result(job.key, grades, round(time.perf_counter() - start, 2), load_errors)
+    return Result(job.key, grades, round(time.perf_counter() - start, 2), load_errors,
+                  forbidden.found_in(job.assignment, job.cells))
 
 
 def box_or_refuse(unboxed: bool, say=print) -> None:

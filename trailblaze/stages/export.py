@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from trailblaze.coursedir import CourseDirectory
@@ -21,6 +22,19 @@ def read_grades(csv_path: Path) -> dict[str, dict[str, tuple[float, float]]]:
             grades.setdefault(row["student_id"], {})[row["assignment"]] = (float(row["score"]),
                                                                           float(row["max_score"]))
     return grades
+
+
+def forbidden_uses(course: CourseDirectory, assignments: list[str]) -> list[tuple[str, str, str, list[str]]]:
+    """(student, assignment, grade_id, forbidden names its cell uses), from the stored results."""
+    uses = []
+    for assignment in assignments:
+        for path in sorted((course.results / assignment).glob("*.json")):
+            try:
+                found = json.loads(path.read_text()).get("forbidden") or {}
+            except (OSError, ValueError):
+                continue
+            uses += [(path.stem, assignment, grade_id, names) for grade_id, names in sorted(found.items())]
+    return uses
 
 
 def format_table(grades: dict, assignments: list[str], first: tuple[str, ...] = ()) -> str:

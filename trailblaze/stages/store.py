@@ -36,11 +36,13 @@ def result_key(assignment: str, cells: list[tuple[str, str]], options: GradingOp
 
 @dataclass
 class Result:
-    """One notebook's grades: grade_id -> {"earned", "total", "report"}."""
+    """One notebook's grades: grade_id -> {"earned", "total", "report"}; forbidden: grade_id -> the library calls
+    its exercise forbids that its cell refers to (gradebox.forbidden; the policy prices them when recorded)."""
     key: str
     grades: dict
     seconds: float
     load_errors: list = field(default_factory=list)
+    forbidden: dict = field(default_factory=dict)
 
 
 class ResultStore:
