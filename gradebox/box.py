@@ -292,7 +292,7 @@ class Boxed(Implementation):
         # The child's own protocol errors carry three parts (their message is the grader's); student errors four.
         raise StudentError(error[0][:100], error[1][:500], error[2][:200], error[3][:500] if len(error) == 4 else None)
 
-    def crash_message(self, code: int | None, doing: str, why: str, from_keeper: bool = False) -> str:
+    def crash_message(self, code: int | None, doing: str, reason: str, from_keeper: bool = False) -> str:
         if code is not None and code > 128 and not self.unboxed and not from_keeper:  # bwrap: a signal as 128 + it
             code = 128 - code
         if code is not None and code < 0:
@@ -302,7 +302,7 @@ class Boxed(Implementation):
         if code is not None:
             return f"the notebook's process exited (exit code {code}) while {doing}: does your code call " \
                    "sys.exit, os._exit or quit()?"
-        return f"the notebook's process stopped answering while {doing} ({why})"
+        return f"the notebook's process stopped answering while {doing} ({reason})"
 
     def call(self, adapter: str, *args, **kwargs):
         if self.load_failure is not None:

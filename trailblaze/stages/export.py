@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from trailblaze.coursedir import CourseDirectory
 from trailblaze.nbgrader_cli import Nbgrader
+from trailblaze.stages.store import ResultStore
 
 
 def export(course: CourseDirectory, nbgrader: Nbgrader) -> dict[str, dict[str, tuple[float, float]]]:
@@ -26,14 +26,12 @@ def read_grades(csv_path: Path) -> dict[str, dict[str, tuple[float, float]]]:
 
 def forbidden_uses(course: CourseDirectory, assignments: list[str]) -> list[tuple[str, str, str, list[str]]]:
     """(student, assignment, grade_id, forbidden names its cell uses), from the stored results."""
-    uses = []
+    store, uses = ResultStore(course), []
     for assignment in assignments:
-        for path in sorted((course.results / assignment).glob("*.json")):
-            try:
-                found = json.loads(path.read_text()).get("forbidden") or {}
-            except (OSError, ValueError):
-                continue
-            uses += [(path.stem, assignment, grade_id, names) for grade_id, names in sorted(found.items())]
+        for student in store.students(assignment):
+            result = store.load(assignment, student)
+            uses += [(student, assignment, grade_id, names)
+                     for grade_id, names in sorted((result.forbidden if result else {}).items())]
     return uses
 
 

@@ -49,12 +49,16 @@ class ResultStore:
     def __init__(self, course: CourseDirectory):
         self.course = course
 
-    def load(self, assignment: str, student: str, key: str) -> Result | None:
+    def load(self, assignment: str, student: str, key: str | None = None) -> Result | None:
+        """The stored result, if it was made with `key` (None: whatever its key, for reports)."""
         try:
             result = Result(**json.loads(self.course.result(assignment, student).read_text()))
         except (OSError, ValueError, TypeError):
             return None
-        return result if result.key == key else None
+        return result if key is None or result.key == key else None
+
+    def students(self, assignment: str) -> list[str]:
+        return sorted(p.stem for p in (self.course.results / assignment).glob("*.json"))
 
     def save(self, assignment: str, student: str, result: Result) -> None:
         target = self.course.result(assignment, student)
