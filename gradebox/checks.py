@@ -29,6 +29,11 @@ class Check:
         return (self.func.__doc__ or self.name).strip().splitlines()[0]
 
 
+def exercise(grade_id: str) -> str:
+    """The exercise a grade cell checks (its solution cell's grade_id): exercise("softmax_tests") == "softmax"."""
+    return grade_id.removesuffix("_tests")
+
+
 REGISTRY: list[Check] = []
 BUILDS_ON: dict[tuple[str, str], str] = {}  # (assignment, grade_id) -> a note shown when that cell's checks fail
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from gradebox.checks import exercise
+
 POLICIES = ("flag", "zero")  # flag: points kept, the use reported; zero: the cell scores 0
 
 
@@ -24,7 +26,7 @@ class Forbidden:
 
     @property
     def cell(self) -> str:
-        return self.grade_id.removesuffix("_tests")
+        return exercise(self.grade_id)
 
 
 FORBIDDEN: list[Forbidden] = []

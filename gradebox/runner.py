@@ -4,7 +4,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 
-from gradebox.checks import BUILDS_ON, Check, checks_for, devices_for
+from gradebox.checks import BUILDS_ON, Check, checks_for, devices_for, exercise
 from gradebox.expect import CheckFailure
 from gradebox.student import GraderFault, Implementation, StudentError
 from gradebox.tensors import prepare_device
@@ -44,7 +44,7 @@ def run_check(check: Check, impl: Implementation, device: str) -> Outcome:
     except CheckFailure as failure:
         return Outcome(False, str(failure))
     except StudentError as err:
-        return Outcome(False, err.explain(check.grade_id.removesuffix("_tests")))
+        return Outcome(False, err.explain(exercise(check.grade_id)))
     except GraderFault:
         raise
     except Exception as exc:

@@ -12,7 +12,7 @@ import textwrap
 
 import course_tests.checks  # noqa: F401  (registers every check)
 from gradebox import notebooks
-from gradebox.checks import checks_for
+from gradebox.checks import checks_for, exercise
 from trailblaze.coursedir import COURSE, CourseDirectory
 
 HIDDEN = "### BEGIN HIDDEN TESTS"
@@ -28,7 +28,7 @@ def checklist(assignment: str, grade_id: str) -> str:
     """
     checks = checks_for(assignment, grade_id)
     total = sum(c.points for c in checks)
-    lines = [f"# What the hidden checks of {grade_id.removesuffix('_tests')} verify when your notebook is graded "
+    lines = [f"# What the hidden checks of {exercise(grade_id)} verify when your notebook is graded "
              f"({total:g} point{'s' if total != 1 else ''}):"]
     for check in checks:
         worth = f" ({check.points:g} points)" if check.points != 1 else ""
