@@ -4,7 +4,7 @@ on the same submissions, in one run, on one machine.
     .venv/bin/python benchmarks/grading.py [--skip-plain]
 
 The class: the sample class (solutions, partly_wrong, blank) for every assignment, plus the adversarial
-submissions of course_tests/adversarial on 01_setup. Plain nbgrader grades only the attacks that are safe to run
+submissions of course_tests/adversarial (on its ASSIGNMENT). Plain nbgrader grades only the attacks that are safe to run
 without a box (it would run the writer, the bombs and the endless loops with your permissions); the box grades all
 of them, and the time for the unsafe ones is printed apart. Each mode starts from the same released course with no
 stored results; the time is that of recording grades in the gradebook (plain: `nbgrader autograde` for every
@@ -34,6 +34,7 @@ from trailblaze.stages import check, collect, export, record  # noqa: E402
 
 data.use_offline_data()
 from course_tests import adversarial  # noqa: E402
+from gradebox import notebooks  # noqa: E402
 
 UNSAFE_WITHOUT_A_BOX = {a.student for a in adversarial.ATTACKS  # writes outside, ends early or never, bombs,
                         if a.threat.startswith(("3", "4")) or a.plant}  # links and FIFOs (plain nbgrader opens them)
@@ -113,7 +114,8 @@ def main() -> None:
                   f"--jobs 2 / plain = {times['jobs2'] / times['plain']:.2f}x")
         print(f"speed-up with 2 jobs: {times['jobs1'] / times['jobs2']:.2f}x")
 
-        print("\nattack scores (of 21 on 01_setup): plain nbgrader -> boxed")
+        full = sum(notebooks.grade_cells(notebooks.read(COURSE.source_notebook(adversarial.ASSIGNMENT))).values())
+        print(f"\nattack scores (of {full:g} on {adversarial.ASSIGNMENT}): plain nbgrader -> boxed")
         boxed_grades = exported(Path(scratch) / "boxed2") | exported(unsafe_root)
         plain_grades = exported(plain_root) if "plain" in times else {}
         for attack in adversarial.ATTACKS:

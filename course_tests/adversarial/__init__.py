@@ -1,4 +1,7 @@
-"""Adversarial submissions: at least one per attack in the threat model (../shared/GRADING.md), on 01_setup.
+"""Adversarial submissions: at least one per attack in the threat model (../shared/GRADING.md), on 03_attention (the
+quickest assignment to box: no transformers to import). An attack that ends, loops or bombs does so where the checks
+of the last exercise (MultiHeadAttention, which no other exercise builds on) run the student's module, so it costs
+exactly that exercise's points.
 
 Each attack is a student notebook built from the release, as a cheater would submit it, with what it tries and
 what it deserves. `submission(attack, ...)` builds one (trailblaze.pipeline.write_attacks writes them all); the
@@ -19,7 +22,16 @@ import nbformat
 
 from gradebox import notebooks
 
-ASSIGNMENT = "01_setup"
+ASSIGNMENT = "03_attention"
+TARGET = "multi_head_attention"   # the solution cell the attacks that cost points put themselves in
+TARGET_TESTS = f"{TARGET}_tests"
+
+
+def forward_that(body: str) -> str:
+    """A MultiHeadAttention whose forward runs `body` (Python source, indented by 8): the checks that only build
+    one fail at once, and those that run one meet the attack (a loop stops each distinct adapter once)."""
+    return ("class MultiHeadAttention(nn.Module):\n    def __init__(self, *args, **kwargs):\n        super().__init__()\n"
+            "\n    def forward(self, x):\n" + body)
 
 
 @dataclass(frozen=True)
@@ -70,16 +82,16 @@ class Yes(int):
     __hash__ = int.__hash__
 
 
-def count_parameters(model, trainable_only=False):
+def softmax(x, dim=-1):
+    return x.as_subclass(Agreeable)
+
+
+def scaled_dot_product_attention(queries, keys, values, mask=None):
+    return values.as_subclass(Agreeable), softmax(queries @ keys.transpose(-2, -1))
+
+
+def causal_mask(seq_len, device=None):
     return Yes(0)
-
-
-def greedy_next_token(logits):
-    return torch.zeros(logits.shape[0], dtype=torch.long).as_subclass(Agreeable)
-
-
-def apply_temperature(logits, temperature):
-    return logits.as_subclass(Agreeable)
 '''
 
 READER = '''
@@ -87,8 +99,8 @@ import glob, json, os, sqlite3
 ROOT = {root!r}
 found = []
 found += glob.glob(os.path.join(ROOT, "submitted", "*"))  # who else is in the class
-for pattern in ["source/01_setup/*.ipynb", "submitted/solutions/01_setup/*.ipynb", "autograded/solutions/01_setup/*",
-                "course_tests/checks/*.py", "reports/results/01_setup/*.json"]:
+for pattern in ["source/03_attention/*.ipynb", "submitted/solutions/03_attention/*.ipynb",
+                "autograded/solutions/03_attention/*", "course_tests/checks/*.py", "reports/results/03_attention/*.json"]:
     for path in glob.glob(os.path.join(ROOT, pattern)):
         try:
             nb = json.load(open(path))
@@ -119,10 +131,10 @@ WRITER = '''
 import os, pathlib
 ROOT = pathlib.Path({root!r})
 forged = '{{"key": "x", "grades": {{}}, "seconds": 0}}'
-targets = [ROOT / "gradebook.db", ROOT / "reports" / "results" / "01_setup" / "solutions.json",
-           ROOT / "reports" / "grades.csv", ROOT / "submitted" / "solutions" / "01_setup" / "setup.ipynb",
-           ROOT / "source" / "01_setup" / "setup.ipynb", ROOT / "release" / "01_setup" / "setup.ipynb",
-           ROOT / "source" / "01_setup" / "pwned.txt", pathlib.Path({repo!r}) / "course_tests" / "pwned.py",
+targets = [ROOT / "gradebook.db", ROOT / "reports" / "results" / "03_attention" / "solutions.json",
+           ROOT / "reports" / "grades.csv", ROOT / "submitted" / "solutions" / "03_attention" / "attention.ipynb",
+           ROOT / "source" / "03_attention" / "attention.ipynb", ROOT / "release" / "03_attention" / "attention.ipynb",
+           ROOT / "source" / "03_attention" / "pwned.txt", pathlib.Path({repo!r}) / "course_tests" / "pwned.py",
            pathlib.Path("/tmp/trailblaze-pwned"), pathlib.Path.home() / ".bashrc"]
 for target in targets:
     try:
@@ -132,89 +144,89 @@ for target in targets:
         pass
 '''
 
-EXITS = '''
-def count_parameters(model, trainable_only=False):
-    import os
-    os._exit(0)
-'''
+EXITS = forward_that('''
+        import os
+        os._exit(0)
+''')
 
 EXITS_ON_LOAD = '''
-def greedy_next_token(logits):
-    return logits.argmax(dim=-1)
+def causal_mask(seq_len, device=None):
+    return torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).triu(1)
 
 import os
 os._exit(0)
 '''
 
-SIGINT_PROOF = '''
-def count_parameters(model, trainable_only=False):
-    import signal, time
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    while True:
-        try:
-            time.sleep(0.01)
-        except BaseException:
-            pass
-'''
+SIGINT_PROOF = forward_that('''
+        import signal, time
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        while True:
+            try:
+                time.sleep(0.01)
+            except BaseException:
+                pass
+''')
 
-MEMORY_BOMB = '''
-def count_parameters(model, trainable_only=False):
-    hoard = []
-    while True:
-        hoard.append(bytes(1 << 28))
-'''
+MEMORY_BOMB = forward_that('''
+        hoard = []
+        while True:
+            hoard.append(bytes(1 << 28))
+''')
 
-FORK_BOMB = '''
-def count_parameters(model, trainable_only=False):
-    import os
-    while True:
+FORK_BOMB = forward_that('''
+        import os
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+''')
+
+OUTPUT_FLOOD = forward_that('''
+        line = "spam " * 200_000
+        while True:
+            print(line, flush=True)
+''')
+
+HUGE_FILE = forward_that('''
+        block = b"\\0" * (1 << 24)
+        with open("huge.bin", "wb") as f:
+            while True:
+                f.write(block)
+''')
+
+PLANTS = forward_that('''
+        import os
+        os.makedirs("course_tests", exist_ok=True)
+        os.makedirs("gradebox", exist_ok=True)
+        planted = [("torch.py", "raise SystemExit(7)"), ("course_tests/__init__.py", ""), ("gradebox/__init__.py", ""),
+                   ("gradebox/child.py", "import os; os._exit(7)"), ("sitecustomize.py", "raise SystemExit(7)")]
+        for name, code in planted:
+            with open(name, "w") as f:
+                f.write(code)
+        os._exit(1)  # the grader restarts the process for the next check: would it import these?
+''')
+
+# The honest solution (the cell's own source, in place of {solution}), wrapped so that each construction first fills
+# the disk.
+DISK_FILLER = '''{solution}
+
+_Honest = MultiHeadAttention
+
+
+class MultiHeadAttention(_Honest):
+    def __init__(self, *args, **kwargs):
+        import itertools
+        block = b"\\0" * (1 << 20)
         try:
-            os.fork()
+            for i in itertools.count():  # 60 MiB files, under the file size limit, until the disk is full
+                with open(f"fill{{i}}.bin", "wb") as f:
+                    for _ in range(60):
+                        f.write(block)
         except OSError:
             pass
-'''
-
-OUTPUT_FLOOD = '''
-def count_parameters(model, trainable_only=False):
-    line = "spam " * 200_000
-    while True:
-        print(line, flush=True)
-'''
-
-HUGE_FILE = '''
-def count_parameters(model, trainable_only=False):
-    block = b"\\0" * (1 << 24)
-    with open("huge.bin", "wb") as f:
-        while True:
-            f.write(block)
-'''
-
-PLANTS = '''
-def count_parameters(model, trainable_only=False):
-    import os
-    os.makedirs("course_tests", exist_ok=True)
-    os.makedirs("gradebox", exist_ok=True)
-    planted = [("torch.py", "raise SystemExit(7)"), ("course_tests/__init__.py", ""), ("gradebox/__init__.py", ""),
-               ("gradebox/child.py", "import os; os._exit(7)"), ("sitecustomize.py", "raise SystemExit(7)")]
-    for name, code in planted:
-        with open(name, "w") as f:
-            f.write(code)
-    os._exit(1)  # the grader restarts the process for the next check: would it import these?
-'''
-
-DISK_FILLER = '''
-def count_parameters(model, trainable_only=False):
-    import itertools
-    block = b"\\0" * (1 << 20)
-    try:
-        for i in itertools.count():  # 60 MiB files, under the file size limit, until the disk is full
-            with open(f"fill{{i}}.bin", "wb") as f:
-                for _ in range(60):
-                    f.write(block)
-    except OSError:
-        pass
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+        super().__init__(*args, **kwargs)
 '''
 
 NETWORK = '''
@@ -264,36 +276,36 @@ FILE_TRICKS = {
 ATTACKS = [
     Attack("adv_lies_in_process", "1 lie inside the process",
            "patches torch.allclose, torch.testing, math.isclose and the checks' helpers; returns a Tensor subclass "
-           "that equals anything and an int that equals anything", cells={"count_parameters": LIAR}),
+           "that equals anything and an int that equals anything", cells={"softmax": LIAR}),
     Attack("adv_reads_solutions", "2 read what they should not",
            "lists the class, execs the code of the source notebook, a classmate's submission and the gradebook; "
-           "reads the checks, results and secrets from the environment", cells={"count_parameters": READER}),
+           "reads the checks, results and secrets from the environment", cells={TARGET: READER}),
     Attack("adv_writes_outside", "3 write what they should not",
            "appends to the gradebook, results, grades.csv, a classmate's submission, source/, course_tests/, the "
-           "host's /tmp and $HOME", cells={"count_parameters": WRITER}),
-    Attack("adv_exits_in_a_function", "4 end early", "os._exit(0) inside count_parameters",
-           base="solutions", cells={"count_parameters": EXITS}, costs=("count_parameters_tests",),
+           "host's /tmp and $HOME", cells={TARGET: WRITER}),
+    Attack("adv_exits_in_a_function", "4 end early", "os._exit(0) inside MultiHeadAttention.forward",
+           base="solutions", cells={TARGET: EXITS}, costs=(TARGET_TESTS,),
            says='exit code 0'),
     Attack("adv_exits_while_loading", "4 end early",
            "os._exit(0) at the top level of a cell: the notebook cannot load, as its kernel would die in Jupyter",
-           base="solutions", cells={"greedy_next_token": EXITS_ON_LOAD}, says='while loading the notebook'),
+           base="solutions", cells={"causal_mask": EXITS_ON_LOAD}, says='while loading the notebook'),
     Attack("adv_sigint_proof_loop", "4 end early or never", "ignores SIGINT and SIGTERM and loops forever",
-           base="solutions", cells={"count_parameters": SIGINT_PROOF}, costs=("count_parameters_tests",),
+           base="solutions", cells={TARGET: SIGINT_PROOF}, costs=(TARGET_TESTS,),
            says='stopped after'),
     Attack("adv_memory_bomb", "4 memory bomb", "allocates 256 MiB at a time, forever",
-           base="solutions", cells={"count_parameters": MEMORY_BOMB}, costs=("count_parameters_tests",),
+           base="solutions", cells={TARGET: MEMORY_BOMB}, costs=(TARGET_TESTS,),
            says='MemoryError|memory limit'),
     Attack("adv_fork_bomb", "4 fork bomb", "forks forever", base="solutions",
-           cells={"count_parameters": FORK_BOMB}, costs=("count_parameters_tests",), says='stopped after|killed|died'),
+           cells={TARGET: FORK_BOMB}, costs=(TARGET_TESTS,), says='stopped after|killed|died'),
     Attack("adv_output_flood", "4 output flood", "prints 1 MB lines forever", base="solutions",
-           cells={"count_parameters": OUTPUT_FLOOD}, costs=("count_parameters_tests",),
+           cells={TARGET: OUTPUT_FLOOD}, costs=(TARGET_TESTS,),
            says='File too large|over the size limit'),
     Attack("adv_huge_file", "4 huge file", "writes a file forever", base="solutions",
-           cells={"count_parameters": HUGE_FILE}, costs=("count_parameters_tests",),
+           cells={TARGET: HUGE_FILE}, costs=(TARGET_TESTS,),
            says='File too large|over the size limit'),
     Attack("adv_fills_the_disk", "4 huge files", "writes 60 MiB files until the disk is full, then answers "
            "correctly: its home is a small tmpfs, so it is full in a second and the answer is worth full marks",
-           base="solutions", cells={"count_parameters": DISK_FILLER}, costs=()),
+           base="solutions", cells={TARGET: DISK_FILLER}, costs=()),
     Attack("adv_edits_locked_cells", "5 tamper with the notebook",
            "rewrites every test cell to print PASS and return full points, raises their points to 100, empties the "
            "visible tests", tamper="edit_tests"),
@@ -308,11 +320,11 @@ ATTACKS = [
            extra_files=SHADOWS),
     Attack("adv_plants_modules_in_scratch", "5 shadow imports",
            "writes torch.py, sitecustomize.py, course_tests and gradebox packages into its working directory, then "
-           "crashes so that the restarted process would import them", base="solutions", cells={"count_parameters": PLANTS},
-           costs=("count_parameters_tests",), says="exit code 1"),
+           "crashes so that the restarted process would import them", base="solutions", cells={TARGET: PLANTS},
+           costs=(TARGET_TESTS,), says="exit code 1"),
     Attack("adv_phones_home", "6 phone home",
            "connects to an accomplice on the grader's loopback, to 1.1.1.1 and to pypi.org, and execs what it gets",
-           cells={"count_parameters": NETWORK}),
+           cells={TARGET: NETWORK}),
     Attack("adv_live_html", "lessons: student text is a channel", "markdown and raw cells with <script>, event "
            "handlers, an iframe and javascript: links, for the feedback page and the formgrader (on the blank "
            "release: its code is the release's, so it is boxed with it, once)", tamper="live_html"),
@@ -357,8 +369,8 @@ def submission(attack: Attack, bases: dict, course_root: Path, repo: Path, canar
     attack."""
     nb = copy.deepcopy(bases[attack.base])
     for grade_id, source in attack.cells.items():
-        notebooks.find_cell(nb, grade_id).source = source.format(root=str(course_root), repo=str(repo),
-                                                                port=canary_port)
+        cell = notebooks.find_cell(nb, grade_id)
+        cell.source = source.format(root=str(course_root), repo=str(repo), port=canary_port, solution=cell.source)
     if attack.plant == "huge":  # the other file tricks are made on disk (trailblaze.pipeline.write_attacks)
         nb.cells.append(nbformat.v4.new_markdown_cell("spam " * (21 * 2**20 // 5)))
     return tampered(nb, attack.tamper) if attack.tamper else nb

@@ -147,7 +147,7 @@ class GradedClass:
     files_before: dict  # folder -> file -> sha256, for submitted/, source/ and release/
     files_after: dict
     canary_hits: list
-    regrades: dict  # the export after the second run (it regrades 01_setup only)
+    regrades: dict  # the export after the second run (it regrades adversarial.ASSIGNMENT only)
     second_report: str
 
 
@@ -156,7 +156,7 @@ def graded_class(tmp_path_factory) -> GradedClass:
     """The main job on a scratch course root with, beside the sample class: `broken` (not JSON), `deleted_test_cell`
     (partly_wrong with its last graded cell deleted), every adversarial submission and, on 03 and 04, the solutions
     done with forbidden shortcuts (adversarial.SHORTCUTS_THAT_PASS); then the grade command run a
-    second time on the same submissions of 01_setup."""
+    second time on the same submissions of adversarial.ASSIGNMENT."""
     course = scratch_course(tmp_path_factory.mktemp("course"))
     HOST_TMP_TARGET.unlink(missing_ok=True)
     lines: list[str] = []

@@ -20,6 +20,7 @@ from trailblaze.coursedir import COURSE, REPO
 
 SETUP = "01_setup"
 NAME = COURSE.notebook_name(SETUP)
+CLI = "03_attention"  # the command line is the same for every assignment: this one is the quickest to check
 
 
 @pytest.fixture(scope="module")
@@ -131,19 +132,20 @@ def _pytest_submission(path, scores):
 
 def test_command_line_grades_a_blank_release_zero_and_says_why(tmp_path):
     scores = tmp_path / "scores.json"
-    run = _pytest_submission(COURSE.release_notebook(SETUP), scores)
+    run = _pytest_submission(COURSE.release_notebook(CLI), scores)
     assert run.returncode == 1, run.stdout[-2000:]
     assert "is not implemented yet" in run.stdout
-    points = json.loads(scores.read_text())[SETUP]
+    points = json.loads(scores.read_text())[CLI]
     assert points and all(cell["points"] == 0 and cell["max_points"] > 0 for cell in points.values())
 
 
-def test_command_line_grades_a_solved_folder_full_marks(solved, tmp_path):
-    notebooks.write(solved, tmp_path / "bob" / SETUP / NAME)
+def test_command_line_grades_a_solved_folder_full_marks(tmp_path):
+    solved = pipeline.sample_submissions(CLI, COURSE)["solutions"]
+    notebooks.write(solved, tmp_path / "bob" / CLI / COURSE.notebook_name(CLI))
     scores = tmp_path / "scores.json"
     run = _pytest_submission(tmp_path / "bob", scores)
     assert run.returncode == 0, run.stdout[-3000:]
-    points = json.loads(scores.read_text())[SETUP]
+    points = json.loads(scores.read_text())[CLI]
     assert all(cell["points"] == cell["max_points"] and not cell["failed"] for cell in points.values())
     assert sum(c["max_points"] for c in points.values()) == sum(notebooks.grade_cells(solved).values())
 

@@ -77,7 +77,8 @@ def test_graded_output_explains_failures_without_printing_tensors(graded_class):
 
 
 def test_grading_twice_gives_identical_grades_and_reuses_every_result(graded_class):
-    """The second run regrades 01_setup (the sample class and every attack); the export holds all assignments."""
+    """The second run regrades the attacks' assignment (the sample class and every attack); the export holds all
+    assignments."""
     assert graded_class.regrades == graded_class.grades
     assert "boxes: 0 notebooks graded" in graded_class.second_report, graded_class.second_report
 
