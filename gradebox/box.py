@@ -88,6 +88,10 @@ def namespaces() -> list[str]:
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")  # with the Python environment: the system
 
 
+# How a report line says the code gave no answer at all (the messages `Boxed` writes): stopped at a deadline, or its
+# process died, exited or stopped answering.
+TIMEOUT_SAYS = ("stopped after", "took over")
+CRASH_SAYS = ("the notebook's process",)
 BOX_HOME = "/scratch"  # the child's home and working directory inside the box: a size-limited tmpfs
 
 

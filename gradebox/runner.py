@@ -56,6 +56,22 @@ def run_check(check: Check, impl: Implementation, device: str) -> Outcome:
     return Outcome(True)
 
 
+PASS, FAIL = "PASS  ", "FAIL  "  # how a report line starts: the check's title follows
+
+
+def failed_in(report: str, checks: list[Check]) -> list[str]:
+    r"""The names of `checks` that a grade cell's report (as `grade` writes it) shows failing, in their order.
+
+    Titles are unique within a grade cell (course_tests/meta/test_notebooks.py), so the report names each check.
+    >>> failed_in("PASS  softmax equals torch.softmax along any axis, ...\nFAIL  softmax of a half-precision tensor is "
+    ...           "computed and returned in that dtype\n      it returned float32",
+    ...           checks_for("03_attention", "softmax_tests"))
+    ['softmax_keeps_half_precision']
+    """
+    failing = {line.removeprefix(FAIL) for line in report.splitlines() if line.startswith(FAIL)}
+    return [c.name for c in checks if c.title in failing]
+
+
 def grade(impl: Implementation, checks: list[Check], devices: list[str]) -> tuple[float, list[str]]:
     """Points earned (a check counts only if it passes on every device) and one report line per check."""
     earned, lines = 0.0, []
@@ -64,9 +80,9 @@ def grade(impl: Implementation, checks: list[Check], devices: list[str]) -> tupl
                     if not o.passed]
         if not failures:
             earned += check.points
-            lines.append(f"PASS  {check.title}")
+            lines.append(f"{PASS}{check.title}")
             continue
-        lines.append(f"FAIL  {check.title}")
+        lines.append(f"{FAIL}{check.title}")
         for device, message in failures:
             lines.append(f"      [{device}] {message}" if len(devices) > 1 else f"      {message}")
     return earned, lines

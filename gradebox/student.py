@@ -41,6 +41,7 @@ class StudentError(Exception):
     # message that needs no function name in front of it.
     SELF_EXPLAINED = ("MissingDefinition", "NotebookError")
     ABSENT = (*SELF_EXPLAINED, "NotImplementedError")
+    ABSENT_SAYS = ("is not implemented yet", "is not defined", "should be a function", "is not a readable Jupyter")
 
     @property
     def absent(self) -> bool:

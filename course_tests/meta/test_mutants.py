@@ -11,7 +11,7 @@ import pytest
 
 from gradebox.checks import checks_for
 from gradebox import notebooks
-from trailblaze import mutants
+from trailblaze import misconceptions, mutants
 from trailblaze.coursedir import COURSE
 
 ASSIGNMENTS = COURSE.assignments()  # every one: an assignment without planted bugs fails here, never drops out
@@ -46,6 +46,14 @@ def test_every_honest_alternative_passes_every_check(kill_matrix):
     assert alternatives, f"{assignment} has no honest alternatives: declare some beside its planted bugs"
     unfair = [f"{a.id} ({a.style}) fails {sorted(matrix[a.id])}" for a in alternatives if matrix[a.id]]
     assert not unfair, "honest code loses points:\n" + "\n".join(unfair)
+
+
+def test_the_stored_signatures_are_the_kill_matrix(kill_matrix):
+    """What feedback and the class report match students against (trailblaze.misconceptions) is not stale."""
+    assignment, matrix = kill_matrix
+    assert misconceptions.stored(assignment) == misconceptions.from_matrix(assignment, matrix), \
+        f"{misconceptions.SIGNATURES.name} is stale for {assignment}: run " \
+        f".venv/bin/python -m trailblaze.misconceptions --write --assignment {assignment}"
 
 
 def test_every_check_kills_a_mutant(kill_matrix):

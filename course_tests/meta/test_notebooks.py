@@ -10,6 +10,7 @@ from nbgrader.utils import determine_grade
 
 from gradebox import notebooks
 from gradebox.checks import checks_for
+from gradebox.runner import FAIL, PASS, failed_in
 from trailblaze import mutants
 from trailblaze.checklists import checklist
 from trailblaze.coursedir import COURSE, REPO
@@ -63,6 +64,17 @@ def test_every_grade_cell_runs_exactly_its_checks(assignment):
         assert cells[gid] == points, f"{gid}: the cell is worth {cells[gid]} points, its checks {points}"
     orphans = {c.grade_id for c in checks_for(assignment)} - set(cells)
     assert not orphans, f"checks for grade cells that do not exist: {orphans}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_a_report_names_each_check_it_fails(assignment):
+    """Within a grade cell, check titles are unique, so a stored report says exactly which checks failed."""
+    for grade_id in dict.fromkeys(c.grade_id for c in checks_for(assignment)):
+        checks = checks_for(assignment, grade_id)
+        titles = [c.title for c in checks]
+        assert len(set(titles)) == len(titles), f"{grade_id}: two checks share a title"
+        report = "\n".join(f"{FAIL if i % 2 else PASS}{c.title}\n      why" for i, c in enumerate(checks))
+        assert failed_in(report, checks) == [c.name for i, c in enumerate(checks) if i % 2]
 
 
 def test_readme_states_the_points_checks_and_planted_bugs_of_every_assignment():
