@@ -65,6 +65,21 @@ class CourseDirectory:
         return self.reports / "nbgrader.log"
 
     @property
+    def class_report(self) -> Path:
+        """The class report's page; its data files lie beside it (trailblaze.stages.report)."""
+        return self.reports / "class" / "index.html"
+
+    @property
+    def lms(self) -> Path:
+        """Grades for an LMS, one CSV per assignment and LMS (trailblaze.lms)."""
+        return self.reports / "lms"
+
+    @property
+    def lms_students(self) -> Path:
+        """The instructor's map from nbgrader student ids to the LMS's (trailblaze.lms says its columns)."""
+        return self.root / "lms_students.csv"
+
+    @property
     def gradebook(self) -> Path:
         return self.root / "gradebook.db"
 

@@ -4,9 +4,10 @@
     python3 course.py grade [--jobs N] [--unboxed]                           the main job: release, sample class, this
 
 The stages (trailblaze/stages/, one module each) run in the order a notebook travels: collect and sanitize, check
-in boxes, store, record in the gradebook, feedback, export. A crash, timeout or memory bomb costs only the checks it
-touches; a box that cannot start is the grader's fault, reported and retried on the next run, never a zero; a
-rerun, or a run after kill -9, reuses every stored result of an unchanged notebook.
+in boxes, store, record in the gradebook, feedback, export; then the class report, and grades for an LMS
+(trailblaze.lms). A crash, timeout or memory bomb costs only the checks it touches; a box that cannot start is the
+grader's fault, reported and retried on the next run, never a zero; a rerun, or a run after kill -9, reuses every
+stored result of an unchanged notebook.
 """
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from trailblaze import data
+from trailblaze import data, lms
 from trailblaze.coursedir import COURSE, CourseDirectory
 from trailblaze.nbgrader_cli import GradingError, Nbgrader
 from trailblaze.options import GradingOptions, default_jobs
-from trailblaze.stages import check, collect, export, feedback, record
+from trailblaze.stages import check, collect, export, feedback, record, report
 
 
 def timed(say, name: str, assignments: list[str], step):
@@ -38,15 +39,22 @@ def grade(course: CourseDirectory = COURSE, assignments: list[str] | None = None
     check.box_or_refuse(options.unboxed, say)
     options = options.resolved()
     nbgrader = Nbgrader(course, env=options.to_environment(), append=append_log)  # BoxedGrades: the same keys
-    refused = frozenset(collect.refused(course, assignments, options.max_notebook_mb))
-    check.check_class(course, assignments, options, say, refused)
+    reasons = collect.refused(course, assignments, options.max_notebook_mb)
+    refused = frozenset(reasons)
+    faults = check.check_class(course, assignments, options, say, refused)["failed"]
     record.enroll(course, {student for student, _ in refused})
     not_graded = timed(say, "record grades", assignments, lambda: record.record(assignments, nbgrader, refused))
     not_graded += timed(say, "feedback", assignments,
                         lambda: feedback.feedback(assignments, nbgrader, refused))
     not_graded += list(refused)
     grades = export.export(course, nbgrader)
-    say(f"grades: {course.grades_csv}\nfeedback: {course.feedback}/<student>/<assignment>/\n")
+    graded = [a for a in course.assignments() if any(a in g for g in grades.values())]  # this run's and earlier ones
+    timed(say, "class report", graded, lambda: report.write(course, graded, grades, reasons, faults))
+    unnamed = lms.write(course, graded, grades)
+    say(f"grades: {course.grades_csv}\nfeedback: {course.feedback}/<student>/<assignment>/\n"
+        f"class report: {course.class_report}\ngrades for Canvas and Moodle: {course.lms}/"
+        + (f" ({len(unnamed)} students not in {course.lms_students.name}, written with their nbgrader id as the "
+           f"login: {', '.join(unnamed[:5])}{' ...' if len(unnamed) > 5 else ''})" if unnamed else "") + "\n")
     say(export.format_table(grades, assignments, first))
     for student, assignment, grade_id, names in export.forbidden_uses(course, assignments):
         say(f"\nforbidden call (nbgrader_config.py's BoxedGrades.forbidden_calls prices it): {student} / {assignment} "

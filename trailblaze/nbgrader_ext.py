@@ -16,6 +16,7 @@ from traitlets import Enum
 from course_tests.datafiles import DATA_VARIABLE
 from gradebox import notebooks
 from gradebox.forbidden import POLICIES, apply_policy
+from trailblaze import misconceptions
 from trailblaze.coursedir import DATA, REPO, TIKTOKEN_CACHE, CourseDirectory
 from trailblaze.options import GradingOptions
 from trailblaze.stages.record import stored_or_graded
@@ -42,7 +43,9 @@ class BoxedGrades(NbGraderPreprocessor):
     reports/results/ when `python -m trailblaze.grader` prepared it for this exact notebook; otherwise the notebook
     is graded now, one at a time (a plain `nbgrader autograde` from the formgrader lands here). The options (limits,
     devices, unboxed) come from the grader through TRAILBLAZE_GRADING, so both compute the same result keys.
-    A cell that uses a library call its exercise forbids (gradebox.forbidden) is priced by `forbidden_calls`.
+    A cell that uses a library call its exercise forbids (gradebox.forbidden) is priced by `forbidden_calls`; a cell
+    that fails exactly the checks a planted bug of its exercise fails is told that known mistake
+    (trailblaze.misconceptions).
     """
 
     forbidden_calls = Enum(POLICIES, default_value="flag", help="What a forbidden library call costs its cell: "
@@ -54,12 +57,16 @@ class BoxedGrades(NbGraderPreprocessor):
         course = CourseDirectory(Path(info["db_url"].removeprefix("sqlite:///")).parent)
         options = GradingOptions.from_environment()
         result = stored_or_graded(course, nb, info["student"], info["assignment"], options, say=self.log.warning)
+        mistakes = misconceptions.named(info["assignment"], result.grades)
         for count, cell in enumerate((c for c in nb.cells if notebooks.kind(c) == "test"), start=1):
             graded = result.grades.get(notebooks.grade_id(cell))
             if graded is None:  # a grade cell the checks do not know: the course is inconsistent, not the student
                 raise RuntimeError(f"no checks are registered for grade cell {notebooks.grade_id(cell)!r}")
             if notebooks.grade_id(cell) in result.forbidden:
                 graded = apply_policy(graded, result.forbidden[notebooks.grade_id(cell)], self.forbidden_calls)
+            likely = misconceptions.likely_line(mistakes.get(notebooks.grade_id(cell), []))
+            if likely:
+                graded = {**graded, "report": f"{graded['report']}\n{likely}"}
             cell.execution_count = count
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=graded["report"] + "\n"),
                             nbformat.v4.new_output("execute_result", data={"text/plain": f"{graded['earned']:g}"},

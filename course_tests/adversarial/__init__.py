@@ -30,8 +30,8 @@ TARGET_TESTS = f"{TARGET}_tests"
 def forward_that(body: str) -> str:
     """A MultiHeadAttention whose forward runs `body` (Python source, indented by 8): the checks that only build
     one fail at once, and those that run one meet the attack (a loop stops each distinct adapter once)."""
-    return ("class MultiHeadAttention(nn.Module):\n    def __init__(self, *args, **kwargs):\n        super().__init__()\n"
-            "\n    def forward(self, x):\n" + body)
+    return ("class MultiHeadAttention(nn.Module):\n    def __init__(self, *args, **kwargs):\n"
+            "        super().__init__()\n\n    def forward(self, x):\n" + body)
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,8 @@ ROOT = {root!r}
 found = []
 found += glob.glob(os.path.join(ROOT, "submitted", "*"))  # who else is in the class
 for pattern in ["source/03_attention/*.ipynb", "submitted/solutions/03_attention/*.ipynb",
-                "autograded/solutions/03_attention/*", "course_tests/checks/*.py", "reports/results/03_attention/*.json"]:
+                "autograded/solutions/03_attention/*", "course_tests/checks/*.py",
+                "reports/results/03_attention/*.json"]:
     for path in glob.glob(os.path.join(ROOT, pattern)):
         try:
             nb = json.load(open(path))

@@ -7,6 +7,7 @@ adversarial students of the same run are judged in test_adversarial.py.
 """
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -19,11 +20,12 @@ import pytest
 
 from course_tests.meta.conftest import RELEASED
 from gradebox import notebooks
-from trailblaze import grader, pipeline
+from trailblaze import grader, misconceptions, pipeline
 from trailblaze.coursedir import COURSE, REPO
 from trailblaze.nbgrader_cli import GradingError
 from trailblaze.options import GradingOptions
 from trailblaze.stages.export import read_grades
+from trailblaze.stages.store import ResultStore
 
 # The class fixture grades ~40 notebooks, attacks included, twice: minutes, not the default 300 s.
 pytestmark = pytest.mark.timeout(1200)
@@ -128,3 +130,25 @@ def test_without_a_box_grading_stops_before_it_starts_unless_told_to_grade_unbox
     assert "GRADING UNBOXED" in "\n".join(lines)
     full = full_marks(RELEASED)
     assert grades["solutions"][RELEASED] == (full, full) and grades["blank"][RELEASED][0] == 0
+
+
+def test_the_class_report_and_lms_grades_come_with_every_grading_run(graded_class):
+    """The grade command writes the class report, names where it is, and tells partly_wrong, in its feedback, each
+    known mistake its stored results show (trailblaze.misconceptions)."""
+    course = graded_class.course
+    assert f"class report: {course.class_report}" in graded_class.report
+    summaries = {s["assignment"]: s for s in json.loads((course.class_report.parent / "report.json").read_text())}
+    assert set(summaries) == set(course.assignments()), "the second run (one assignment) dropped the others"
+    told = 0
+    for assignment in course.assignments():
+        assert (course.lms / f"canvas_{assignment}.csv").exists() and (course.lms / f"moodle_{assignment}.csv").exists()
+        result = ResultStore(course).load(assignment, "partly_wrong")
+        page = course.feedback_html("partly_wrong", assignment).read_text()
+        for found in misconceptions.named(assignment, result.grades).values():
+            line = misconceptions.likely_line(found)
+            assert html.escape(line, quote=False) in page or html.escape(line) in page, \
+                f"{assignment}: the feedback does not say {line!r}"
+            assert any("partly_wrong" in m["students"] for m in summaries[assignment]["misconceptions"])
+            told += 1
+        assert misconceptions.LIKELY not in course.feedback_html("solutions", assignment).read_text()
+    assert told >= 3, "the sample class's planted bugs are named in fewer than three exercises"
