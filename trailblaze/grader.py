@@ -49,7 +49,8 @@ def grade(course: CourseDirectory = COURSE, assignments: list[str] | None = None
     not_graded += list(refused)
     grades = export.export(course, nbgrader)
     graded = [a for a in course.assignments() if any(a in g for g in grades.values())]  # this run's and earlier ones
-    timed(say, "class report", graded, lambda: report.write(course, graded, grades, reasons, faults))
+    every_refusal = collect.refused(course, graded, options.max_notebook_mb)
+    timed(say, "class report", graded, lambda: report.write(course, graded, grades, every_refusal, faults))
     unnamed = lms.write(course, graded, grades)
     say(f"grades: {course.grades_csv}\nfeedback: {course.feedback}/<student>/<assignment>/\n"
         f"class report: {course.class_report}\ngrades for Canvas and Moodle: {course.lms}/"

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 
+import course_tests.checks  # noqa: F401  (registers every check: the signatures name them)
 from gradebox.box import CRASH_SAYS, TIMEOUT_SAYS
 from gradebox.checks import checks_for
 from gradebox.runner import failed_in
@@ -68,6 +69,8 @@ def named(assignment: str, grades: dict) -> dict[str, list[Signature]]:
     also fails MultiHeadAttention, which is then not to blame. Each bug is told in its own exercise's grade cell, or,
     where it fails nothing there (softmax writing into its input breaks only gradients, later), the first it fails in.
     """
+    if not checks_for(assignment):
+        raise LookupError(f"no checks are registered for {assignment}")
     cells = list(grades)
     failed = {gid: frozenset(failed_in(g["report"], checks_for(assignment, gid))) for gid, g in grades.items()}
     absent = {gid for gid, g in grades.items()
