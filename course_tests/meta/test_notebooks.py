@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import re
 
 import nbformat
 import pytest
 from nbgrader.utils import determine_grade
 
+from course_tests import adapters_for
 from gradebox import notebooks
 from gradebox.checks import checks_for
 from gradebox.runner import FAIL, PASS, failed_in
+from gradebox.student import load_cells
 from trailblaze import mutants
 from trailblaze.checklists import checklist
 from trailblaze.coursedir import COURSE, REPO
@@ -124,3 +128,36 @@ def test_every_test_cell_says_what_its_hidden_checks_verify(assignment):
     stale = [notebooks.grade_id(c) for c in release.cells if notebooks.kind(c) == "test"
              and c.source.strip() != checklist(assignment, notebooks.grade_id(c))]
     assert not stale, f"run `python -m trailblaze.checklists`, then `python3 course.py grade`, and commit: {stale}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_visible_assert_says_what_was_expected_and_what_came_back(assignment):
+    """Each visible assert has a message, and each message can be computed where its assert stands: every cell's
+    statements run in order on the solutions (provided and solution cells loaded first), and before each assert its
+    message is evaluated. A cell that needs a demo's variables stops there; its messages were still compiled."""
+    bare, broken, evaluated = [], [], 0
+    impl = load_cells(source(assignment), assignment, adapters_for(assignment))
+    for cell in source(assignment).cells:
+        if notebooks.kind(cell) != "visible":
+            continue
+        tree = ast.parse(notebooks.strip_magics(cell.source))
+        bare += [f"{notebooks.grade_id(cell)}: {ast.get_source_segment(cell.source, n).splitlines()[0]}"
+                 for n in ast.walk(tree) if isinstance(n, ast.Assert) and n.msg is None]
+        namespace = dict(impl.student.namespace)
+        for statement in tree.body:
+            if isinstance(statement, ast.Assert) and statement.msg is not None:
+                try:
+                    message = eval(compile(ast.Expression(statement.msg), "<message>", "eval"), namespace)
+                except Exception as err:  # noqa: BLE001 - whatever a message raises is the finding
+                    broken.append(f"{notebooks.grade_id(cell)}: {ast.unparse(statement.msg)[:80]} raised {err!r}")
+                    continue
+                evaluated += 1
+                assert isinstance(message, str) and message.strip()
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    exec(compile(ast.Module([statement], []), "<visible>", "exec"), namespace)
+            except NameError:
+                break  # a variable of a demo cell: the notebook has it, this test does not
+    assert not bare, "visible asserts without a message:\n" + "\n".join(bare)
+    assert not broken, "messages that cannot be computed:\n" + "\n".join(broken)
+    assert evaluated, f"no visible message of {assignment} could be evaluated"
