@@ -67,15 +67,14 @@ def summarize(course: CourseDirectory, assignment: str, grades: dict, refused: d
                  "students": sorted(who)} for found, who in sorted(named.items(), key=lambda kv: -len(kv[1]))]
 
     everything = {c.name for c in checks}
-    patterns = Counter(frozenset(n for names in failed[s].values() for n in names) for s in students)
+    whole = {s: frozenset(n for names in failed[s].values() for n in names) for s in students}
     common = []
-    for pattern, count in patterns.most_common():
+    for pattern, count in Counter(whole.values()).most_common():
         if not pattern or len(common) == PATTERNS:
             continue
         resemblance, bugs = misconceptions.closest(assignment, set(pattern))
         common.append({"failed": sorted(pattern), "count": count, "every_check": pattern == everything,
-                       "students": sorted(s for s in students if frozenset(
-                           n for names in failed[s].values() for n in names) == pattern),
+                       "students": sorted(s for s in students if whole[s] == pattern),
                        "resembles": [{"bug": b.bug, "why": b.why} for b in bugs],
                        "resemblance": round(resemblance, 2)})
 
