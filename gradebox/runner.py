@@ -99,3 +99,12 @@ def grade_cell_report(impl: Implementation, grade_id: str, devices: list[str]) -
         lines.append(BUILDS_ON[(impl.assignment, grade_id)])
     lines.append(f"{earned:g} of {total:g} points")
     return earned, total, "\n".join(lines)
+
+
+def grade_every_cell(impl: Implementation, devices: list[str]) -> dict[str, dict]:
+    """grade_id -> {"earned", "total", "report"} for every grade cell of impl's assignment, in notebook order."""
+    grades = {}
+    for grade_id in dict.fromkeys(c.grade_id for c in checks_for(impl.assignment)):
+        earned, total, report = grade_cell_report(impl, grade_id, devices)
+        grades[grade_id] = {"earned": earned, "total": total, "report": report}
+    return grades

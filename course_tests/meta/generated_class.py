@@ -16,7 +16,7 @@ import nbformat
 from course_tests import adapters_for
 from gradebox import notebooks
 from gradebox.checks import checks_for
-from gradebox.runner import grade_cell_report
+from gradebox.runner import grade_every_cell
 from gradebox.student import load_cells
 from trailblaze import misconceptions, mutants, pipeline
 from trailblaze.coursedir import COURSE, CourseDirectory
@@ -160,11 +160,7 @@ def students() -> dict[str, tuple[object, tuple[str, ...]]]:
 
 def graded(nb) -> Result:
     impl = load_cells(nb, ASSIGNMENT, adapters_for(ASSIGNMENT))
-    grades = {}
-    for grade_id in dict.fromkeys(c.grade_id for c in checks_for(ASSIGNMENT)):
-        earned, total, report = grade_cell_report(impl, grade_id, ["cpu"])
-        grades[grade_id] = {"earned": earned, "total": total, "report": report}
-    return Result("generated", grades, 0.1, list(impl.load_errors))
+    return Result("generated", grade_every_cell(impl, ["cpu"]), 0.1, list(impl.load_errors))
 
 
 def build(root: Path) -> tuple[CourseDirectory, dict, dict]:

@@ -14,8 +14,7 @@ from course_tests import adapters_module
 from course_tests.sandbox import box_view
 from gradebox import forbidden, notebooks
 from gradebox.box import Boxed, box_problem
-from gradebox.checks import checks_for
-from gradebox.runner import grade_cell_report
+from gradebox.runner import grade_every_cell
 from trailblaze.coursedir import CourseDirectory
 from trailblaze.nbgrader_cli import GradingError
 from trailblaze.options import GradingOptions
@@ -51,10 +50,7 @@ def grade_notebook(job: Job) -> Result:
     impl = Boxed(job.assignment, job.cells, adapters_module(job.assignment), box_view(), job.options.limits,
                  job.options.unboxed)
     try:
-        grades = {}
-        for grade_id in dict.fromkeys(c.grade_id for c in checks_for(job.assignment)):
-            earned, total, report = grade_cell_report(impl, grade_id, list(job.options.devices))
-            grades[grade_id] = {"earned": earned, "total": total, "report": report}
+        grades = grade_every_cell(impl, list(job.options.devices))
         load_errors = list(impl.load_errors)
     finally:
         impl.close()
