@@ -42,13 +42,18 @@ def execute_notebook():
     return run
 
 
+GRADED_CLASS_SECONDS = 1200
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
     """Under `pytest -n N --dist loadgroup`, every test that reads the graded class runs on the one worker that graded
-    it: the class is graded once per run."""
+    it: the class is graded once per run. Whichever of them runs first waits for the whole class (about five
+    minutes on 2 busy cores), so each may take up to 20 minutes, whatever file it is in and whichever runs first."""
     for item in items:
         if "graded_class" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("graded_class"))
+            item.add_marker(pytest.mark.timeout(GRADED_CLASS_SECONDS))
 
 
 @pytest.hookimpl(trylast=True)
