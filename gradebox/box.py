@@ -117,12 +117,14 @@ def box_arguments(limits: Limits, view: BoxView) -> list[str]:
     return args + ["--"]
 
 
-def child_environment(home: str, view: BoxView) -> dict[str, str]:
+def child_environment(home: str, view: BoxView, limits: Limits) -> dict[str, str]:
     """Nothing of the grader's environment but the thread count and the GPUs it may use; the view's variables;
-    GRADEBOX_HOME_COPIES tells the child which folders to copy into its home (as `variable=host path` lines)."""
+    GRADEBOX_HOME_COPIES tells the child which folders to copy into its home (as `variable=host path` lines), and
+    GRADEBOX_PROCESSES its process limit (which it sets itself: gradebox.child.limit_processes)."""
     keep = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES") if k in os.environ}
     copies = "\n".join(f"{variable}={source}" for variable, source in view.home_copies)
     return {**keep, **dict(view.environment), "GRADEBOX_HOME_COPIES": copies, "HOME": home, "TMPDIR": "/tmp",
+            "GRADEBOX_PROCESSES": str(limits.processes),
             "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONSAFEPATH": "1"}
 
 
@@ -144,9 +146,11 @@ def apply_limits(limits: Limits):
     # with a GPU, the limit is on writable private memory (RLIMIT_DATA) instead.
     memory = resource.RLIMIT_DATA if gpu_nodes() else resource.RLIMIT_AS
 
+    # RLIMIT_NPROC is not set here but by the child inside the box (gradebox.child.limit_processes): on bwrap it
+    # would be checked against every process of the grader's uid, a fork bomb's included.
     def preexec() -> None:
         for name, value in [(resource.RLIMIT_CPU, limits.cpu_seconds), (memory, limits.memory_bytes),
-                            (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_NOFILE, limits.open_files),
+                            (resource.RLIMIT_NOFILE, limits.open_files),
                             (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0)]:
             resource.setrlimit(name, (value, value))
     return preexec
@@ -210,8 +214,8 @@ class Boxed(Implementation):
             command = box_arguments(self.limits, self.view) + command + ([str(uid)] if uid is not None else [])
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
                                         pass_fds=(to_child_r, from_child_w), cwd=home if self.unboxed else "/",
-                                        env=child_environment(home, self.view), preexec_fn=apply_limits(self.limits),
-                                        start_new_session=True)
+                                        env=child_environment(home, self.view, self.limits),
+                                        preexec_fn=apply_limits(self.limits), start_new_session=True)
         os.close(to_child_r)
         os.close(from_child_w)
         self.writer, self.reader = os.fdopen(to_child_w, "wb"), os.fdopen(from_child_r, "rb", buffering=0)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -38,6 +39,17 @@ def drop_privileges(uid: int) -> None:
     os.setresuid(uid, uid, uid)
     if 0 in os.getresuid() or 0 in os.getresgid():
         raise SystemExit("the box could not drop root")
+
+
+def limit_processes() -> None:
+    """RLIMIT_NPROC from GRADEBOX_PROCESSES, set here, inside the box. Unprivileged, the box is a user namespace of
+    the grader's own uid, and the kernel (Linux >= 5.14) counts the limit per user namespace: a fork bomb fills its
+    own box. Set on bwrap, outside, it would be checked against every process of that uid, so a bomb in one box
+    would stop the next box from starting and the instructor's own server from forking. As root, the child drops
+    to a uid of its own (box_uid) after this, and the count is that uid's."""
+    processes = int(os.environ.pop("GRADEBOX_PROCESSES", "0"))
+    if processes:
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
 
 def home_copies() -> list[tuple[str, str]]:
@@ -215,6 +227,7 @@ def serve(fd_in: int, fd_out: int, adapters_module: str, warm: bool) -> None:
 
 
 if __name__ == "__main__":
+    limit_processes()
     if len(sys.argv) > 5:
         drop_privileges(int(sys.argv[5]))
     serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "warm")
