@@ -4,12 +4,15 @@
     python3 course.py grade    set everything up, then release, grade the sample class (boxed), export grades
     python3 course.py test     set everything up, then run the whole test suite
     python3 course.py new NN_name   a new assignment's parts from templates (notebook, checks, adapters, bugs)
+    python3 course.py classroom     as root: a demo JupyterHub classroom on this host (README: Classroom)
 
 `python3 course.py setup` only sets up. Setting up means: a virtualenv in .venv/, the pinned requirements.txt
 installed into it (again only when requirements.txt changes), the offline data prepared, and bubblewrap (`bwrap`,
 the box that isolates student code while grading) installed with apt-get when it is missing and we may (root on
-Debian/Ubuntu); otherwise a warning says how. Everything after that runs inside .venv. Arguments after the command
-are passed on (to pytest for `test`, to the grader for `grade`: --jobs N, --unboxed).
+Debian/Ubuntu); otherwise a warning says how. `test` also installs what the classroom test drives (classroom/:
+the hub, playwright, Debian's chromium); `classroom` sets up and starts a demo classroom hub on this host (root).
+Everything after that runs inside .venv. Arguments after the command are passed on (to pytest for `test`, to the
+grader for `grade`: --jobs N, --unboxed).
 """
 from __future__ import annotations
 
@@ -48,30 +51,57 @@ def ensure_venv() -> None:
                  "On Debian/Ubuntu install the venv module first: apt-get install python3-venv")
 
 
-def ensure_requirements() -> None:
-    requirements = ROOT / "requirements.txt"
-    stamp = hashlib.sha256(requirements.read_bytes() + sys.version.encode()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == stamp:
+def ensure_requirements(files: tuple[Path, ...] = (ROOT / "requirements.txt",), stamp: Path = STAMP,
+                        what: str = "the pinned requirements (a minute or two the first time)") -> None:
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files) + sys.version.encode()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
         return
-    say("installing the pinned requirements (a minute or two the first time)")
+    say(f"installing {what}")
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-r", requirements, env=env)
-    STAMP.write_text(stamp)
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--no-compile", *(a for f in files for a in ("-r", f)), env=env)
+    # Bytecode for every module, on every CPU at once (pip compiles one file after another). Users who cannot write
+    # to the environment (a classroom's students, the grading box) would otherwise compile at every start.
+    # (A few packages ship files that do not compile, so its exit status says nothing.)
+    subprocess.run([str(PYTHON), "-m", "compileall", "-q", "-j", "0", sysconfig_purelib()], cwd=ROOT,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stamp.write_text(digest)
+
+
+def sysconfig_purelib() -> str:
+    return subprocess.run([str(PYTHON), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def apt_install(package: str, binary: str, why: str) -> bool:
+    """`package` from apt-get where `binary` is missing and we may (root on Debian/Ubuntu); True when it is there."""
+    if shutil.which(binary) or sys.platform != "linux":
+        return bool(shutil.which(binary))
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say(f"installing {package}, {why} (apt-get)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package]
+        if subprocess.run(install, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:
+            for cmd in (["apt-get", "update", "-qq"], install):  # a fresh machine has no package lists yet
+                if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode:
+                    break
+    return bool(shutil.which(binary))
 
 
 def ensure_bubblewrap() -> None:
-    if shutil.which("bwrap") or sys.platform != "linux":
+    if apt_install("bubblewrap", "bwrap", "the grading box") or sys.platform != "linux":
         return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        say("installing bubblewrap, the grading box (apt-get)")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "bubblewrap"]):
-            if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode:
-                break
-        if shutil.which("bwrap"):
-            return
     say("WARNING: bwrap (bubblewrap) is not installed, so student code cannot be graded in a box. Install it "
         "(Debian/Ubuntu: sudo apt-get install bubblewrap); until then grading refuses to run unless given --unboxed.")
+
+
+def ensure_classroom_test() -> None:
+    """What the classroom test (course_tests/meta/test_classroom.py) needs beside the course: the hub and the
+    browser driver in .venv, and Debian's chromium for it to drive (it skips without them, and fails in CI)."""
+    recipe = ROOT / "classroom"
+    ensure_requirements((recipe / "requirements.txt", recipe / "requirements-browser.txt"),
+                        VENV / ".trailblaze-classroom-requirements", "the classroom test's hub and browser driver")
+    if not apt_install("chromium", "chromium", "the browser the classroom test drives"):
+        say("WARNING: chromium is not installed: the classroom test skips (Debian/Ubuntu: apt-get install chromium)")
 
 
 def setup() -> None:
@@ -88,12 +118,15 @@ def main(argv: list[str]) -> None:
         "setup": [],
         "grade": ["-m", "trailblaze.pipeline"],
         "new": ["-m", "trailblaze.scaffold"],
+        "classroom": ["-m", "trailblaze.classroom"],
         # One pytest-xdist worker per CPU (at most 4); tests that share a graded class or a kill matrix stay together.
         "test": ["-m", "pytest", "course_tests", "--numprocesses=auto", "--maxprocesses=4", "--dist=loadgroup"],
     }
     if not argv or argv[0] not in commands:
         sys.exit(__doc__)
     setup()
+    if argv[0] == "test":
+        ensure_classroom_test()
     if argv[0] != "setup":
         run(PYTHON, *commands[argv[0]], *argv[1:])
 
