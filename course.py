@@ -119,8 +119,11 @@ def main(argv: list[str]) -> None:
         "grade": ["-m", "trailblaze.pipeline"],
         "new": ["-m", "trailblaze.scaffold"],
         "classroom": ["-m", "trailblaze.classroom"],
-        # One pytest-xdist worker per CPU (at most 4); tests that share a graded class or a kill matrix stay together.
-        "test": ["-m", "pytest", "course_tests", "--numprocesses=auto", "--maxprocesses=4", "--dist=loadgroup"],
+        # pytest-xdist workers: one per CPU and one more (at most 5), because the classroom test holds a worker for
+        # minutes while mostly waiting on a browser and a hub; tests that share a graded class, a kill matrix or the
+        # classroom stay together (--dist loadgroup).
+        "test": ["-m", "pytest", "course_tests", f"--numprocesses={min(5, (os.cpu_count() or 1) + 1)}",
+                 "--dist=loadgroup"],
     }
     if not argv or argv[0] not in commands:
         sys.exit(__doc__)

@@ -17,6 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from gradebox.limits import Limits
 from trailblaze import data, lms
 from trailblaze.coursedir import COURSE, CourseDirectory
 from trailblaze.nbgrader_cli import GradingError, Nbgrader
@@ -71,13 +72,17 @@ def arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="notebooks graded at once, one box each (default: %(default)s, one per CPU up to 8)")
     parser.add_argument("--unboxed", action="store_true",
                         help="grade without the box where bwrap is unavailable: only for code you trust")
+    parser.add_argument("--call-seconds", type=float, default=Limits.call_seconds,
+                        help="a call of student code that runs longer is stopped, and fails its check "
+                             "(default: %(default)g)")
     parser.add_argument("--max-notebook-mb", type=float, default=GradingOptions.max_notebook_mb,
                         help="a bigger submitted notebook is refused for its student (default: %(default)g)")
     return parser
 
 
 def options_from(args: argparse.Namespace) -> GradingOptions:
-    return replace(GradingOptions(), jobs=args.jobs, unboxed=args.unboxed, max_notebook_mb=args.max_notebook_mb)
+    return replace(GradingOptions(), jobs=args.jobs, unboxed=args.unboxed, max_notebook_mb=args.max_notebook_mb,
+                   limits=replace(Limits(), call_seconds=args.call_seconds))
 
 
 def main(argv: list[str] | None = None) -> None:

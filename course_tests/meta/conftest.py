@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,20 @@ def pytest_collection_finish(session):
         if ungrouped:
             raise pytest.UsageError(f"pytest-xdist did not group {ungrouped[0]} with the graded class: "
                                     "pytest and pytest-xdist are not the pinned versions (requirements.txt)")
+
+
+# The classroom test's screenshots, and the summary it writes beside them for the end of the test report.
+CLASSROOM_SHOTS = COURSE.reports / "classroom"
+CLASSROOM_SUMMARY = CLASSROOM_SHOTS / "summary.txt"
+STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Where the classroom test's screenshots are, and what each step took, when it ran in this session (under
+    pytest-xdist a fixture's output is not shown; this runs in the controller)."""
+    if CLASSROOM_SUMMARY.exists() and CLASSROOM_SUMMARY.stat().st_mtime >= STARTED:
+        terminalreporter.write_sep("-", "classroom test")
+        terminalreporter.write_line(CLASSROOM_SUMMARY.read_text().rstrip())
 
 
 def with_solutions_replaced(source, definition: str):

@@ -25,10 +25,12 @@ def release(room: Classroom, assignments: list[str]) -> None:
         nbgrader(room, room.instructor, "release_assignment", assignment, "--force")
 
 
-def grade(room: Classroom, assignments: list[str]) -> str:
+def grade(room: Classroom, assignments: list[str], *options: str) -> str:
     """The instructor collects and grades with the course's grader: student code runs in boxes as the
-    instructor's own user (an unprivileged user namespace), then the gradebook, feedback and reports."""
+    instructor's own user (an unprivileged user namespace), then the gradebook, feedback and reports. `options`
+    go to the grader (--jobs N, --call-seconds S)."""
     for assignment in assignments:
         nbgrader(room, room.instructor, "collect", assignment)
     args = [a for assignment in assignments for a in ("--assignment", assignment)]
-    return run_as(room, room.instructor, room.python, "-m", "trailblaze.grader", *args, cwd=room.course.root)
+    return run_as(room, room.instructor, room.python, "-m", "trailblaze.grader", *args, *options,
+                  cwd=room.course.root)
