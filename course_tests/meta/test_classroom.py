@@ -3,15 +3,15 @@ Unix users, nbgrader's exchange between them, a real browser (Debian's chromium,
 
 One term, in order (the `term` fixture), then one test per thing it must have proven:
   the instructor releases 01_setup and 03_attention;
-  student A logs in through the login page, fetches 01_setup from the Assignment List, opens it, runs every cell in
-  a real kernel with the instructor's solutions in it (written into the fetched notebook, as if typed), saves, and
-  submits from the Assignment List;
+  student A logs in through the login page, fetches 03_attention from the Assignment List, opens it, runs every
+  cell in a real kernel with the instructor's solutions in it (written into the fetched notebook, as if typed),
+  saves, and submits from the Assignment List;
   student B submits a partly wrong notebook whose markdown carries script HTML;
   the instructor collects, grades with the course's grader in the box as their own, non-root user, releases
   feedback, and views the grades and B's submission in the formgrader; the students fetch their feedback;
-  last, two attacks of the adversarial suite (a fork bomb, a memory bomb) are graded in the instructor's box while
-  the instructor's server is asked for its status every half second.
-Screenshots of every step go to reports/classroom/ (gitignored); the test output lists them. Needs root on Linux
+  two attacks of the adversarial suite (a fork bomb, a memory bomb) are graded in the same run, while the
+  instructor's server is asked for its status every half second.
+Screenshots of every step go to reports/classroom/ (gitignored); the end of the test report lists them. Needs root on Linux
 with bwrap, Node >= 20, /usr/bin/chromium and playwright (`python3 course.py test` installs them where it may); where
 they are missing the tests skip, except in CI (CI set), where they fail.
 """
@@ -46,14 +46,16 @@ pytestmark = [pytest.mark.xdist_group("classroom"), pytest.mark.timeout(900)]
 ROOM = Classroom(prefix=Path("/opt/trailblaze-classroom-test"), instructor="tb-instructor",
                  students=("tb-student-a", "tb-student-b"), password="course-test-login", port=18700, offline=True)
 INSTRUCTOR, (A, B) = ROOM.instructor, ROOM.students
-FIRST, SECOND = "01_setup", adversarial.ASSIGNMENT
+# The students work on 03_attention, the assignment the adversarial suite attacks and the quickest to box; 01_setup
+# is released beside it.
+WORK, ALSO = adversarial.ASSIGNMENT, "01_setup"
 CHROMIUM = Path("/usr/bin/chromium")
 PROBE = "PWNED-BY-STUDENT-HTML"  # what B's script would make the page's title, or print, if it ran
 LIVE_HTML = (f"<script>document.title = '{PROBE}'; console.log('{PROBE}')</script>\n\n"
              f"<img src=x onerror=\"document.title = '{PROBE}'; console.log('{PROBE}')\">\n\n"
              f"<svg onload=\"console.log('{PROBE}')\"></svg>")
 BOMBS = ("adv_fork_bomb", "adv_memory_bomb")
-CALL_SECONDS = 15  # the fork bomb runs until its call's deadline: 60 s by default (the solutions need under 4 s)
+CALL_WORKS = 15  # the fork bomb runs until its call's deadline: 60 s by default (the solutions need under 4 s)
 
 
 def missing() -> str | None:
@@ -175,14 +177,15 @@ def student_a_in_the_browser(browser, term: Term) -> None:
     lab = Lab(browser, term, A)
     lab.log_in()
     page = lab.assignment_list()
+    term.listed = page.inner_text("#released_assignments_list")
     lab.shot("assignment-list")
-    lab.row("released_assignments_list", FIRST).get_by_role("button", name="Fetch").click()
-    page.wait_for_selector(f"#fetched_assignments_list .list_item:has-text('{FIRST}')", timeout=60_000)
+    lab.row("released_assignments_list", WORK).get_by_role("button", name="Fetch").click()
+    page.wait_for_selector(f"#fetched_assignments_list .list_item:has-text('{WORK}')", timeout=60_000)
     lab.shot("fetched")
-    notebook = ROOM.home(A) / FIRST / ROOM.course.notebook_name(FIRST)
+    notebook = ROOM.home(A) / WORK / ROOM.course.notebook_name(WORK)
     assert notebook.exists(), f"fetching from the Assignment List did not put {notebook} in A's home"
-    write_as(A, notebook, solved(FIRST))  # the solutions, as if A had typed them
-    page.goto(f"{ROOM.url}/user/{A}/lab/tree/{FIRST}/{notebook.name}")
+    write_as(A, notebook, solved(WORK))  # the solutions, as if A had typed them
+    page.goto(f"{ROOM.url}/user/{A}/lab/tree/{WORK}/{notebook.name}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
     idle = "() => document.body.textContent.includes('Kernel status: Idle')"
     page.wait_for_function(idle, timeout=120_000, polling=500)
@@ -201,16 +204,16 @@ def student_a_in_the_browser(browser, term: Term) -> None:
     saved = notebooks.read(notebook)
     term.ran_cells = sum(1 for c in saved.cells if c.cell_type == "code" and c.get("execution_count"))
     page = lab.assignment_list()
-    lab.row("fetched_assignments_list", FIRST).get_by_role("button", name="Submit").click()
-    page.wait_for_selector(f"#submitted_assignments_list .list_item:has-text('{FIRST}')", timeout=60_000)
+    lab.row("fetched_assignments_list", WORK).get_by_role("button", name="Submit").click()
+    page.wait_for_selector(f"#submitted_assignments_list .list_item:has-text('{WORK}')", timeout=60_000)
     lab.shot("submitted")
     term.lab_a = lab
 
 
 def student_b_on_the_command_line() -> None:
-    nbgrader(B, "fetch_assignment", FIRST)
-    write_as(B, ROOM.home(B) / FIRST / ROOM.course.notebook_name(FIRST), partly_wrong_with_live_html(FIRST))
-    nbgrader(B, "submit", FIRST)
+    nbgrader(B, "fetch_assignment", WORK)
+    write_as(B, ROOM.home(B) / WORK / ROOM.course.notebook_name(WORK), partly_wrong_with_live_html(WORK))
+    nbgrader(B, "submit", WORK)
 
 
 def grades() -> dict:
@@ -221,8 +224,8 @@ def formgrader(browser, term: Term) -> None:
     lab = Lab(browser, term, INSTRUCTOR)
     lab.log_in()
     page = lab.page
-    notebook = Path(ROOM.course.notebook_name(FIRST)).stem
-    page.goto(f"{ROOM.url}/user/{INSTRUCTOR}/formgrader/gradebook/{FIRST}/{notebook}")
+    notebook = Path(ROOM.course.notebook_name(WORK)).stem
+    page.goto(f"{ROOM.url}/user/{INSTRUCTOR}/formgrader/gradebook/{WORK}/{notebook}")
     page.wait_for_function("() => document.querySelectorAll('table tbody tr a').length >= 2", timeout=60_000,
                            polling=500)
     page.get_by_role("button", name="Show All Names").click()
@@ -255,15 +258,15 @@ def formgrader(browser, term: Term) -> None:
 def fetch_feedback(term: Term) -> None:
     lab = term.lab_a
     page = lab.assignment_list()
-    lab.row("submitted_assignments_list", FIRST).get_by_role("button", name="Fetch Feedback").click()
+    lab.row("submitted_assignments_list", WORK).get_by_role("button", name="Fetch Feedback").click()
     page.wait_for_timeout(3000)
     lab.shot("feedback-fetched")
-    lab.page.goto(f"{ROOM.url}/user/{A}/lab/tree/{FIRST}/feedback")
+    lab.page.goto(f"{ROOM.url}/user/{A}/lab/tree/{WORK}/feedback")
     lab.page.wait_for_timeout(3000)
     lab.shot("feedback-folder")
-    nbgrader(B, "fetch_feedback", FIRST)
+    nbgrader(B, "fetch_feedback", WORK)
     for student in (A, B):
-        folder = ROOM.home(student) / FIRST / "feedback"
+        folder = ROOM.home(student) / WORK / "feedback"
         term.feedback[student] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.html"))
 
 
@@ -273,10 +276,10 @@ def student_tries(term: Term) -> None:
     attempts = {
         "list the exchange's inbound": ("ls", inbound),
         "list the exchange's feedback": ("ls", ROOM.exchange / "trailblaze-gpt" / "feedback"),
-        "read the source notebook": ("cat", ROOM.course.source_notebook(FIRST)),
+        "read the source notebook": ("cat", ROOM.course.source_notebook(WORK)),
         "read the gradebook": ("cat", ROOM.course.gradebook),
         "list the instructor's home": ("ls", ROOM.home(INSTRUCTOR)),
-        "read B's collected submission": ("cat", ROOM.course.submitted_notebook(B, FIRST)),
+        "read B's collected submission": ("cat", ROOM.course.submitted_notebook(B, WORK)),
         "read B's home": ("ls", ROOM.home(B)),
         "read the hub's state": ("ls", ROOM.hub),
     }
@@ -289,9 +292,9 @@ def student_tries(term: Term) -> None:
 def plant_bombs() -> None:
     """Two attacks of the adversarial suite, submitted for 03 in the instructor's course beside the class's 01."""
     course = ROOM.course
-    bases = pipeline.sample_submissions(SECOND, course)
+    bases = pipeline.sample_submissions(WORK, course)
     for attack in (a for a in adversarial.ATTACKS if a.student in BOMBS):
-        path = course.submitted_notebook(attack.student, SECOND)
+        path = course.submitted_notebook(attack.student, WORK)
         for folder in (course.submitted, path.parent.parent, path.parent):
             folder.mkdir(exist_ok=True)
             shutil.chown(folder, INSTRUCTOR, INSTRUCTOR)
@@ -317,11 +320,11 @@ def instructor_grades(term: Term) -> None:
     asker = threading.Thread(target=ask, daemon=True)
     asker.start()
     try:
-        term.grading_output = accounts.grade(ROOM, [FIRST, SECOND], "--call-seconds", str(CALL_SECONDS))
+        term.grading_output = accounts.grade(ROOM, [WORK], "--call-seconds", str(CALL_WORKS))
     finally:
         stop.set()
         asker.join()
-    nbgrader(INSTRUCTOR, "release_feedback", FIRST)
+    nbgrader(INSTRUCTOR, "release_feedback", WORK)
     term.grades = grades()
 
 
@@ -349,7 +352,7 @@ def term():
     with Hub(ROOM, log=SHOTS / "jupyterhub.log") as hub, sync_playwright() as p:
         term = Term(hub, times=times)
         times["hub start"] = time.monotonic() - start - sum(steps.values())
-        accounts.release(ROOM, [FIRST, SECOND])
+        accounts.release(ROOM, [ALSO, WORK])
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         mark = time.monotonic()
         student_a_in_the_browser(browser, term)
@@ -375,21 +378,22 @@ def full_marks(assignment: str) -> float:
 
 
 def test_a_student_works_in_a_real_kernel_and_submits_from_the_assignment_list(term):
-    code_cells = sum(1 for c in solved(FIRST).cells if c.cell_type == "code")
+    assert ALSO in term.listed and WORK in term.listed, term.listed
+    code_cells = sum(1 for c in solved(WORK).cells if c.cell_type == "code")
     assert term.ran_cells == code_cells, f"{term.ran_cells} of {code_cells} code cells ran in A's kernel"
 
 
 def test_the_gradebook_holds_what_each_student_earned(term):
-    full = full_marks(FIRST)
-    assert term.grades[A][FIRST] == (full, full), term.grading_output
-    assert 0 < term.grades[B][FIRST][0] < full, term.grading_output
+    full = full_marks(WORK)
+    assert term.grades[A][WORK] == (full, full), term.grading_output
+    assert 0 < term.grades[B][WORK][0] < full, term.grading_output
     assert "GRADING UNBOXED" not in term.grading_output
 
 
 def test_the_formgrader_shows_the_grades_framed_or_not(term):
-    full = full_marks(FIRST)
+    full = full_marks(WORK)
     for student in (A, B):
-        score = term.grades[student][FIRST][0]
+        score = term.grades[student][WORK][0]
         row = next((line for line in term.formgrader_text.splitlines() if student in line), "")
         assert f"{score:g} / {full:g}" in row, f"{student}: {row!r} in\n{term.formgrader_text[:2000]}"
     assert "Manage Assignments" in term.framed_text, f"the framed formgrader shows: {term.framed_text[:500]!r}"
@@ -404,7 +408,7 @@ def test_student_html_does_not_run_in_the_formgrader(term):
 def test_each_student_fetches_only_their_own_feedback(term):
     for student in (A, B):
         assert len(term.feedback[student]) == 1, term.feedback
-    a_page, b_page = ((next((ROOM.home(s) / FIRST / "feedback").rglob("*.html")).read_text()) for s in (A, B))
+    a_page, b_page = ((next((ROOM.home(s) / WORK / "feedback").rglob("*.html")).read_text()) for s in (A, B))
     assert PROBE not in a_page, "A's feedback holds B's notebook"
     assert PROBE in b_page and "<script>document.title" not in b_page, "B's script is not inert text in B's feedback"
 
@@ -418,8 +422,8 @@ def test_students_cannot_reach_the_course_the_exchange_or_each_other(term):
 
 
 def test_bombs_in_the_non_root_instructors_box_cost_only_their_checks(term):
-    points = notebooks.grade_cells(notebooks.read(COURSE.source_notebook(SECOND)))
+    points = notebooks.grade_cells(notebooks.read(COURSE.source_notebook(WORK)))
     for attack in (a for a in adversarial.ATTACKS if a.student in BOMBS):
-        assert term.grades[attack.student][SECOND][0] == adversarial.deserved(attack, points), term.grading_output
+        assert term.grades[attack.student][WORK][0] == adversarial.deserved(attack, points), term.grading_output
     assert term.status_answers and not term.status_failures, term.status_failures
     assert max(term.status_answers) < 5, f"the instructor's server took {max(term.status_answers):.1f} s to answer"
