@@ -74,6 +74,10 @@ def _minor(python: Path) -> str:
     return run(python, "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')").stdout.strip()
 
 
+def _purelib(python: Path) -> Path:
+    return Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
+
+
 def _link_or_copy(source: str, target: str) -> None:
     try:
         os.link(source, target)
@@ -132,12 +136,10 @@ def build_env(room: Classroom, source_venv: Path = VENV, say=print) -> str:
     shutil.rmtree(room.env, ignore_errors=True)
     run(SYSTEM_PYTHON, "-m", "venv", "--without-pip", room.env)
     source_python = source_venv / "bin" / "python"
-    site = Path(run(room.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
+    site = _purelib(room.python)
     if source_python.exists() and _minor(source_python) == _minor(room.python):
-        source_site = Path(run(source_python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-                           .stdout.strip())
         shutil.rmtree(site)
-        shutil.copytree(source_site, site, symlinks=True, copy_function=_link_or_copy,
+        shutil.copytree(_purelib(source_python), site, symlinks=True, copy_function=_link_or_copy,
                         ignore=shutil.ignore_patterns("trailblaze_offline.pth"))  # bytecode too: no user can write it
         for data_files in ("share", "etc"):  # what packages install beside their code: templates, extensions
             if (source_venv / data_files).is_dir():
