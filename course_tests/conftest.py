@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -90,6 +91,20 @@ def pytest_ignore_collect(collection_path, config):
     return None
 
 
+# The long tests that belong to no group, first. pytest-xdist (--dist loadgroup) hands out groups of many tests
+# first (the graded class, the classroom, the kill matrices), then single tests in collection order: one that starts
+# last ends last, while the other workers wait.
+LONG_FIRST = ("meta/test_pipeline.py", "meta/test_notebooks.py::test_source_runs", "meta/test_distributed.py",
+              "meta/test_tokenization_reference.py", "meta/test_notebooks.py::test_release_runs",
+              "meta/test_harness.py::test_command_line", "meta/test_inputs.py", "meta/test_assignments.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        return next((i for i, part in enumerate(LONG_FIRST) if part in item.nodeid), len(LONG_FIRST))
+    items.sort(key=rank)
+
+
 def pytest_report_header(config):
     lines = [f"course devices: {', '.join(config.course_devices)}"]
     lines += [f"course notebook {a}: {p}" for a, p in sorted(config.course_submission.items())]
@@ -144,3 +159,31 @@ class ScoreRecorder:
             else:
                 cell["failed"].append(check.name)
         self.path.write_text(json.dumps(scores, indent=2, sort_keys=True))
+
+
+# The classroom test's screenshots, and the summary it writes beside them for the end of the test report.
+CLASSROOM_SHOTS = COURSE.reports / "classroom"
+CLASSROOM_SUMMARY = CLASSROOM_SHOTS / "summary.txt"
+STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Where the classroom test's screenshots are, and what each step took, when it ran in this session (under
+    pytest-xdist a fixture's output is not shown; this runs in the controller, which loads only this conftest)."""
+    if CLASSROOM_SUMMARY.exists() and CLASSROOM_SUMMARY.stat().st_mtime >= STARTED:
+        terminalreporter.write_sep("-", "classroom test")
+        terminalreporter.write_line(CLASSROOM_SUMMARY.read_text().rstrip())
+
+
+# Where the suite's time goes: with TRAILBLAZE_TIMELINE=<file>, each test's phases (worker, start, stop) are appended
+# there as JSON lines; benchmarks/suite.py reads them. Off by default: CI prints --durations instead.
+TIMELINE = os.environ.get("TRAILBLAZE_TIMELINE")
+
+
+def pytest_runtest_logreport(report):
+    if TIMELINE and not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller hears every worker's reports
+        worker = getattr(getattr(report, "node", None), "gateway", None)
+        line = {"worker": worker.id if worker else "main", "test": report.nodeid, "when": report.when,
+                "start": report.start, "stop": report.stop}
+        with open(TIMELINE, "a") as f:
+            f.write(json.dumps(line) + "\n")

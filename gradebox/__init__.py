@@ -10,13 +10,14 @@ a box, carries plain data across, and turns check outcomes into points and messa
     forbidden.py  library calls an exercise forbids, found in the student's cell; what they cost
     student.py    student code: loading a notebook's cells, calling its functions, errors as plain data
     notebooks.py  notebooks as data: which cells are solutions, tests, demos, provided code
-    tensors.py    helpers that the checks and the adapters both use (devices, seeded inputs, probe_loss)
+    tensors.py    helpers that the checks and the adapters both use (devices, probe_loss)
+    inputs.py     the checks' random inputs: seeds mixed with a key per student, so each student's differ
     box.py        the trusted side of isolated grading: the bwrap box and its allow-list, `Boxed`
     limits.py     the limits a box runs under
     child.py      the boxed side: runs the cells, serves adapter calls
     wire.py       the data-only boundary between the two
 
-Only the child side (child, wire, student, notebooks, tensors) is visible inside the box.
+Only the child side (child, wire, student, notebooks, tensors, inputs) is visible inside the box.
 """
 from pathlib import Path
 

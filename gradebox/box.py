@@ -34,7 +34,7 @@ from gradebox.student import GraderFault, Implementation, StudentError
 # The modules the child imports of the engine: the rest (the checks' registry, expectations, runner, this file)
 # never runs next to student code.
 CHILD_SIDE = tuple(ENGINE / name for name in ("__init__.py", "child.py", "wire.py", "student.py", "notebooks.py",
-                                              "tensors.py"))
+                                              "tensors.py", "inputs.py"))
 
 
 @dataclass(frozen=True)

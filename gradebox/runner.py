@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from gradebox.checks import BUILDS_ON, Check, checks_for, devices_for, exercise
 from gradebox.expect import CheckFailure
+from gradebox.inputs import PUBLIC, drawn_for
 from gradebox.student import GraderFault, Implementation, StudentError
 from gradebox.tensors import prepare_device
 
@@ -31,8 +32,9 @@ class Answered:
         return getattr(self.impl, name)
 
 
-def run_check(check: Check, impl: Implementation, device: str) -> Outcome:
-    """Run one check; every way student code can fail becomes a message, never a crash of the grader.
+def run_check(check: Check, impl: Implementation, device: str, key: bytes = PUBLIC) -> Outcome:
+    """Run one check, its inputs drawn for the student whose `key` it is (gradebox.inputs.student_key; PUBLIC: the
+    seeds as written); every way student code can fail becomes a message, never a crash of the grader.
 
     A check that raises after the student's code answered tripped over that answer (a key, a type, a shape it did
     not expect): the student reads what it could not use. One that raises before any answer has a bug of its own:
@@ -40,7 +42,8 @@ def run_check(check: Check, impl: Implementation, device: str) -> Outcome:
     prepare_device(device)
     answered = Answered(impl)
     try:
-        check.func(answered, device)
+        with drawn_for(key, f"{check.assignment}/{check.name}"):
+            check.func(answered, device)
     except CheckFailure as failure:
         return Outcome(False, str(failure))
     except StudentError as err:
@@ -72,11 +75,12 @@ def failed_in(report: str, checks: list[Check]) -> list[str]:
     return [c.name for c in checks if c.title in failing]
 
 
-def grade(impl: Implementation, checks: list[Check], devices: list[str]) -> tuple[float, list[str]]:
+def grade(impl: Implementation, checks: list[Check], devices: list[str],
+          key: bytes = PUBLIC) -> tuple[float, list[str]]:
     """Points earned (a check counts only if it passes on every device) and one report line per check."""
     earned, lines = 0.0, []
     for check in checks:
-        failures = [(d, o.message) for d in devices_for(check, devices) for o in [run_check(check, impl, d)]
+        failures = [(d, o.message) for d in devices_for(check, devices) for o in [run_check(check, impl, d, key)]
                     if not o.passed]
         if not failures:
             earned += check.points
@@ -88,12 +92,13 @@ def grade(impl: Implementation, checks: list[Check], devices: list[str]) -> tupl
     return earned, lines
 
 
-def grade_cell_report(impl: Implementation, grade_id: str, devices: list[str]) -> tuple[float, float, str]:
+def grade_cell_report(impl: Implementation, grade_id: str, devices: list[str],
+                      key: bytes = PUBLIC) -> tuple[float, float, str]:
     """(points earned, points possible, the report a student reads) for one grade cell of impl's assignment."""
     checks = checks_for(impl.assignment, grade_id)
     if not checks:
         raise LookupError(f"no checks are registered for {impl.assignment}/{grade_id}")
-    earned, lines = grade(impl, checks, devices)
+    earned, lines = grade(impl, checks, devices, key)
     total = sum(c.points for c in checks)
     if earned < total and (impl.assignment, grade_id) in BUILDS_ON:
         lines.append(BUILDS_ON[(impl.assignment, grade_id)])
@@ -101,10 +106,10 @@ def grade_cell_report(impl: Implementation, grade_id: str, devices: list[str]) -
     return earned, total, "\n".join(lines)
 
 
-def grade_every_cell(impl: Implementation, devices: list[str]) -> dict[str, dict]:
+def grade_every_cell(impl: Implementation, devices: list[str], key: bytes = PUBLIC) -> dict[str, dict]:
     """grade_id -> {"earned", "total", "report"} for every grade cell of impl's assignment, in notebook order."""
     grades = {}
     for grade_id in dict.fromkeys(c.grade_id for c in checks_for(impl.assignment)):
-        earned, total, report = grade_cell_report(impl, grade_id, devices)
+        earned, total, report = grade_cell_report(impl, grade_id, devices, key)
         grades[grade_id] = {"earned": earned, "total": total, "report": report}
     return grades

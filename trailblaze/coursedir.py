@@ -84,6 +84,11 @@ class CourseDirectory:
         return self.root / "gradebook.db"
 
     @property
+    def secret(self) -> Path:
+        """The key each student's hidden inputs come from (trailblaze.secret), made on first use, never released."""
+        return self.root / "course_secret.key"
+
+    @property
     def db_url(self) -> str:
         return f"sqlite:///{self.gradebook}"
 

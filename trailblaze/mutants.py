@@ -31,6 +31,7 @@ import course_tests.checks  # noqa: F401  (registers every check)
 from course_tests import adapters_for
 from gradebox import notebooks
 from gradebox.checks import Check, checks_for
+from gradebox.inputs import PUBLIC
 from gradebox.runner import run_check
 from gradebox.student import Implementation, load_cells
 from trailblaze.assignments import Assignment
@@ -116,7 +117,7 @@ def apply(nb, mutants: list[Mutant]):
     return nb
 
 
-def cells_run_by(check: Check, impl: Implementation, device: str = "cpu") -> set[str]:
+def cells_run_by(check: Check, impl: Implementation, device: str = "cpu", key: bytes = PUBLIC) -> set[str]:
     """The labels of the notebook cells whose code runs while `check` grades `impl`, e.g. {"merge_pair", ...}."""
     seen = set()
 
@@ -127,15 +128,17 @@ def cells_run_by(check: Check, impl: Implementation, device: str = "cpu") -> set
     sys.settrace(on_call)
     threading.settrace(on_call)
     try:
-        run_check(check, impl, device)
+        run_check(check, impl, device, key)
     finally:
         sys.settrace(None)
         threading.settrace(None)
     return seen
 
 
-def kill_matrix(assignment: str, select: bool = True, device: str = "cpu") -> dict[str, set[str]]:
-    """mutant or alternative id -> names of the checks that fail on it.
+def kill_matrix(assignment: str, select: bool = True, device: str = "cpu",
+                key: bytes = PUBLIC) -> dict[str, set[str]]:
+    """mutant or alternative id -> names of the checks that fail on it, the checks' inputs drawn with `key`
+    (gradebox.inputs; PUBLIC: the seeds as written).
 
     With `select`, a mutant (or alternative) runs only the checks that run its cell's code when they grade the solution (each check
     traced on a fresh load, so that a cache in the solution's code cannot hide a call). A check that never enters
@@ -146,10 +149,10 @@ def kill_matrix(assignment: str, select: bool = True, device: str = "cpu") -> di
     source = notebooks.read(COURSE.source_notebook(assignment))
     checks, adapters = checks_for(assignment), adapters_for(assignment)
     warm = load_cells(source, assignment, adapters)
-    failing = [c.name for c in checks if not run_check(c, warm, device).passed]  # fills the checks' own caches too
+    failing = [c.name for c in checks if not run_check(c, warm, device, key).passed]  # fills the checks' caches too
     if failing:
         raise AssertionError(f"the solution of {assignment} fails {failing}")
-    cells = {c.name: cells_run_by(c, load_cells(source, assignment, adapters), device) for c in checks} \
+    cells = {c.name: cells_run_by(c, load_cells(source, assignment, adapters), device, key) for c in checks} \
         if select else None
     variants = [(m.id, m.cell, apply(source, [m])) for m in load(assignment)]
     variants += [(a.id, a.cell, substitute(source, a)) for a in alternatives(assignment)]
@@ -159,5 +162,5 @@ def kill_matrix(assignment: str, select: bool = True, device: str = "cpu") -> di
         if impl.load_errors:
             raise AssertionError(f"{variant} breaks loading: {impl.load_errors}")
         matrix[variant] = {c.name for c in checks if (cells is None or cell in cells[c.name])
-                           and not run_check(c, impl, device).passed}
+                           and not run_check(c, impl, device, key).passed}
     return matrix

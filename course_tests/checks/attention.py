@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from gradebox.checks import builds_on, check
 from gradebox.expect import expect, expect_close, expect_raises, expect_tensor, fail, tolerance
 from gradebox.forbidden import forbid
-from gradebox.tensors import make_generator, probe_loss
+from gradebox.inputs import make_generator
+from gradebox.tensors import probe_loss
 
 ASSIGNMENT = "03_attention"
 # The shortcuts that would skip what an exercise teaches (its instructions name them; gradebox.forbidden finds them).

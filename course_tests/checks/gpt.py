@@ -16,7 +16,8 @@ from course_tests.checks import setup
 from gradebox.checks import builds_on, check, register
 from gradebox.expect import expect, expect_close, expect_raises, expect_tensor, fail
 from gradebox.forbidden import forbid
-from gradebox.tensors import make_generator, probe_loss
+from gradebox.inputs import make_generator
+from gradebox.tensors import probe_loss
 
 ASSIGNMENT = "04_gpt"
 # The shortcuts that would skip what an exercise teaches (its instructions name them; gradebox.forbidden finds them).

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from course_tests.adapters.training import make_optimizer, tiny_lm, tokens, uninterrupted
+from gradebox import inputs
 from gradebox.checks import builds_on, check
 from gradebox.expect import expect, expect_close, expect_tensor, fail
 
@@ -40,7 +41,8 @@ def reference_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, bat
 @check("batch_loss_tests")
 def loss_equals_cross_entropy_of_the_next_token(impl, device):
     """batch_loss is F.cross_entropy of the logits for tokens[:, :-1] against tokens[:, 1:], a 0-dim tensor"""
-    for seed, (batch, length) in [(1, (3, 7)), (2, (1, 1)), (3, (5, 12))]:
+    for number, (batch, length) in [(1, (3, 7)), (2, (1, 1)), (3, (5, 12))]:
+        seed = inputs.seed(number)
         t = tokens(seed, batch, length)
         got = impl.call("batch_loss", seed, t, device)
         loss = expect_tensor(got["loss"], "the loss", shape=(), dtype=torch.float32, device=device)
@@ -59,10 +61,11 @@ def loss_equals_cross_entropy_of_the_next_token(impl, device):
 @check("batch_loss_tests")
 def loss_gradients_match_autograd(impl, device):
     """backpropagating the loss gives every parameter the gradient of the reference loss"""
-    t = tokens(4)
-    got = impl.call("batch_loss", 4, t, device)
+    seed = inputs.seed(4)
+    t = tokens(seed)
+    got = impl.call("batch_loss", seed, t, device)
     expect("grads" in got, "the loss must be a differentiable 0-dim tensor")
-    model = tiny_lm(4, "cpu")
+    model = tiny_lm(seed, "cpu")
     next_token_loss(model, t).backward()
     for name, p in model.named_parameters():
         expect(got["grads"][name] is not None, f"no gradient reaches {name}")
@@ -79,15 +82,15 @@ def eval_reference(seed: int, batches: list) -> float:
 @check("evaluate_tests")
 def evaluate_is_the_mean_loss_in_eval_mode(impl, device):
     """evaluate returns the mean loss over the batches (or the first max_batches) with dropout off, as a float"""
-    batches = [tokens(10 + i) for i in range(4)]
+    batches, seed = [tokens(inputs.seed(10 + i)) for i in range(4)], inputs.seed(5)
     for max_batches, used in [(None, 4), (2, 2), (10, 4)]:
-        got = impl.call("evaluate", 5, batches, device, max_batches=max_batches)
+        got = impl.call("evaluate", seed, batches, device, max_batches=max_batches)
         expect(type(got["value"]) is float, f"evaluate must return a Python float, got {type(got['value']).__name__}")
         expect(not any(got["modes_seen"]), "the model ran in train() mode: call model.eval() before evaluating "
                                            "(dropout must be off)")
         expect(len(got["modes_seen"]) == used, f"with max_batches={max_batches} and 4 batches, evaluate ran the model "
                                                f"{len(got['modes_seen'])} times instead of {used}")
-        want = eval_reference(5, batches[:used])
+        want = eval_reference(seed, batches[:used])
         expect(abs(got["value"] - want) <= 1e-5 * max(1.0, abs(want)),
                f"with max_batches={max_batches}, evaluate is not the mean loss of the batches it used")
 
@@ -95,9 +98,9 @@ def evaluate_is_the_mean_loss_in_eval_mode(impl, device):
 @check("evaluate_tests")
 def evaluate_restores_mode_and_records_no_graph(impl, device):
     """evaluate runs without autograd and leaves the model in the mode it found it in"""
-    batches = [tokens(20), tokens(21)]
+    batches = [tokens(inputs.seed(20)), tokens(inputs.seed(21))]
     for train in (True, False):
-        got = impl.call("evaluate", 6, batches, device, train=train)
+        got = impl.call("evaluate", inputs.seed(6), batches, device, train=train)
         expect(len(got["grad_enabled_seen"]) == len(batches), f"evaluate ran the model {len(got['grad_enabled_seen'])} "
                f"times on {len(batches)} batches: it must run it on each of them")  # the work first, then its manners
         expect(got["training_after"] == train, f"a model in {'train' if train else 'eval'}() mode came back in "
@@ -199,22 +202,22 @@ def expect_same_steps(impl, seed: int, batches: list, device: str, max_grad_norm
 @check("train_step_tests")
 def step_equals_zero_grad_backward_clip_step(impl, device):
     """three steps equal PyTorch's zero_grad, backward, clip_grad_norm_, step sequence, with AdamW"""
-    batches = [tokens(30 + i) for i in range(3)]
-    expect_same_steps(impl, 8, batches, device, 1.0, 0.05, "adamw", "three AdamW steps")
+    batches = [tokens(inputs.seed(30 + i)) for i in range(3)]
+    expect_same_steps(impl, inputs.seed(8), batches, device, 1.0, 0.05, "adamw", "three AdamW steps")
 
 
 @check("train_step_tests")
 def step_clips_before_the_update(impl, device):
     """with a tight max_grad_norm the SGD update is exactly the clipped gradient; the unclipped norm is returned"""
-    batches = [tokens(40), tokens(41)]
-    expect_same_steps(impl, 9, batches, device, 0.05, 1.0, "sgd", "SGD with max_grad_norm=0.05")
+    batches = [tokens(inputs.seed(40)), tokens(inputs.seed(41))]
+    expect_same_steps(impl, inputs.seed(9), batches, device, 0.05, 1.0, "sgd", "SGD with max_grad_norm=0.05")
 
 
 @check("train_step_tests")
 def step_overfits_one_batch(impl, device):
     """forty steps on one fixed batch drive its loss below half of where it started"""
-    batch = tokens(50, batch=4, length=6)
-    got = impl.call("train_steps", 10, [batch] * 40, device, 1.0, lr=0.05, optimizer="adamw")
+    batch = tokens(inputs.seed(50), batch=4, length=6)
+    got = impl.call("train_steps", inputs.seed(10), [batch] * 40, device, 1.0, lr=0.05, optimizer="adamw")
     first, last = got["returned"][0][0], got["returned"][-1][0]
     expect(last < 0.5 * first, f"the loss went from {first:.3f} to {last:.3f} in 40 steps on one batch: the "
                                "model is not learning (are the gradients zeroed and the optimizer stepped?)")
@@ -239,7 +242,7 @@ STATE_HINTS = {
 def checkpoint_restores_the_whole_state(impl, device):
     """loading into a fresh model, optimizer and generator restores parameters, optimizer moments, the step, and
     both random states exactly"""
-    got = impl.call("checkpoint_resume", 60, device, stop_at=3, total=7)
+    got = impl.call("checkpoint_resume", inputs.seed(60), device, stop_at=3, total=7)
     expect(type(got["step"]) is int, f"load_checkpoint must return the saved step as a Python int, got "
                                      f"{type(got['step']).__name__}")
     expect(got["step"] == 3, f"after saving at step 3, load_checkpoint returned {got['step']}")
@@ -255,10 +258,11 @@ def checkpoint_restores_the_whole_state(impl, device):
 def resume_continues_bit_identically(impl, device):
     """a run stopped and resumed from its checkpoint ends with the same parameters as one never stopped, bit for
     bit on the CPU"""
+    seed = inputs.seed(61)
     for stop_at, total in [(2, 6), (5, 6)]:
-        got = impl.call("checkpoint_resume", 61, device, stop_at=stop_at, total=total)
+        got = impl.call("checkpoint_resume", seed, device, stop_at=stop_at, total=total)
         expect(got["final"] is not None, f"load_checkpoint returned {got['step']!r} instead of the saved step")
-        want = uninterrupted(61, device, total)
+        want = uninterrupted(seed, device, total)
         for name, p in want.items():
             what = f"{name} after stopping at step {stop_at} of {total} and resuming"
             if torch.device(device).type == "cpu":

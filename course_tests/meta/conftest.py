@@ -8,7 +8,6 @@ import os
 import shutil
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,20 +68,6 @@ def pytest_collection_finish(session):
                                     "pytest and pytest-xdist are not the pinned versions (requirements.txt)")
 
 
-# The classroom test's screenshots, and the summary it writes beside them for the end of the test report.
-CLASSROOM_SHOTS = COURSE.reports / "classroom"
-CLASSROOM_SUMMARY = CLASSROOM_SHOTS / "summary.txt"
-STARTED = time.time()
-
-
-def pytest_terminal_summary(terminalreporter):
-    """Where the classroom test's screenshots are, and what each step took, when it ran in this session (under
-    pytest-xdist a fixture's output is not shown; this runs in the controller)."""
-    if CLASSROOM_SUMMARY.exists() and CLASSROOM_SUMMARY.stat().st_mtime >= STARTED:
-        terminalreporter.write_sep("-", "classroom test")
-        terminalreporter.write_line(CLASSROOM_SUMMARY.read_text().rstrip())
-
-
 def with_solutions_replaced(source, definition: str):
     """A copy of a source notebook whose every solution function and class is replaced, by a last cell, with
     `_replacement(name, index)`, which `definition` (Python source) defines: nulls, echoes and the like."""
@@ -95,10 +80,18 @@ def with_solutions_replaced(source, definition: str):
     return nb, names
 
 
+# The course secret of the meta-tests' scratch courses and their other keyed runs (trailblaze/secret.py): fixed, so
+# that a run can be repeated; a real course makes its own on first use.
+META_SECRET = b"trailblaze meta-tests: not a course's secret"
+
+
 def scratch_course(folder: Path) -> CourseDirectory:
-    """A scratch course directory holding a copy of source/: nbgrader writes everything else there."""
+    """A scratch course directory holding a copy of source/ and the meta-tests' course secret: nbgrader writes
+    everything else there."""
     shutil.copytree(COURSE.source, folder / "source")
-    return CourseDirectory(folder)
+    course = CourseDirectory(folder)
+    course.secret.write_text(META_SECRET.decode() + "\n")
+    return course
 
 
 @pytest.fixture

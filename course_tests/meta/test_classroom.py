@@ -33,7 +33,7 @@ import nbformat
 import pytest
 
 from course_tests import adversarial
-from course_tests.meta.conftest import CLASSROOM_SHOTS as SHOTS, CLASSROOM_SUMMARY
+from course_tests.conftest import CLASSROOM_SHOTS as SHOTS, CLASSROOM_SUMMARY
 from gradebox import notebooks
 from trailblaze import mutants, pipeline
 from trailblaze.classroom import Classroom, accounts

@@ -12,9 +12,10 @@ from __future__ import annotations
 import pytest
 
 from course_tests import adapters_for
-from course_tests.meta.conftest import with_solutions_replaced
+from course_tests.meta.conftest import META_SECRET, with_solutions_replaced
 from gradebox import notebooks
 from gradebox.checks import checks_for
+from gradebox.inputs import PUBLIC, student_key
 from gradebox.runner import run_check
 from gradebox.student import load_cells
 from trailblaze.coursedir import COURSE
@@ -65,13 +66,16 @@ NULLS.update({
 })
 
 
+@pytest.mark.parametrize("drawn", ["as written", "for a student"])
 @pytest.mark.parametrize("assignment", COURSE.assignments())
-def test_no_check_passes_for_a_null_implementation(assignment):
+def test_no_check_passes_for_a_null_implementation(assignment, drawn):
+    """On the inputs as the checks write them, and on a student's (gradebox.inputs)."""
+    key = PUBLIC if drawn == "as written" else student_key(META_SECRET, "nulls", assignment)
     source = notebooks.read(COURSE.source_notebook(assignment))
     passing = {}
     for null, definition in NULLS.items():
         nb, names = with_solutions_replaced(source, definition)
         impl = load_cells(nb, assignment, adapters_for(assignment))
         assert names and not impl.load_errors, impl.load_errors
-        passing[null] = [c.name for c in checks_for(assignment) if run_check(c, impl, "cpu").passed]
+        passing[null] = [c.name for c in checks_for(assignment) if run_check(c, impl, "cpu", key).passed]
     assert not any(passing.values()), f"checks that pass for code that does nothing: {passing}"

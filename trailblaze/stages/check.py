@@ -1,5 +1,6 @@
 """Stage 2: run each notebook's solution and provided cells in a box, and every check of every grade cell here, in
-the trusted process, against it. `--jobs N` notebooks at once, one box each, in spawned worker processes."""
+the trusted process, against it, on its student's own inputs (trailblaze.secret). `--jobs N` boxes at once, in
+spawned worker processes; notebooks with the same code share one box."""
 from __future__ import annotations
 
 import os
@@ -18,6 +19,7 @@ from gradebox.runner import grade_every_cell
 from trailblaze.coursedir import CourseDirectory
 from trailblaze.nbgrader_cli import GradingError
 from trailblaze.options import GradingOptions
+from trailblaze.secret import inputs_key
 from trailblaze.stages.collect import sanitized, submissions
 from trailblaze.stages.store import Result, ResultStore, result_key
 
@@ -27,35 +29,48 @@ class Job:
     student: str
     assignment: str
     cells: list
-    key: str
+    inputs: bytes  # the key of the student's hidden inputs (trailblaze.secret)
+    key: str       # of the result: the code, the harness, the options and the inputs
     options: GradingOptions  # resolved: its devices are those the key was made with
 
+    @property
+    def code(self) -> str:
+        """What decides the box's work: notebooks with the same code share one box, each graded on its own inputs."""
+        return result_key(self.assignment, self.cells, self.options)
 
-def job_for(nb, student: str, assignment: str, options: GradingOptions) -> Job:
+
+def job_for(course: CourseDirectory, nb, student: str, assignment: str, options: GradingOptions) -> Job:
     cells, options = notebooks.implementation_sources(nb), options.resolved()
-    return Job(student, assignment, cells, result_key(assignment, cells, options), options)
+    drawn = inputs_key(course, student, assignment)
+    return Job(student, assignment, cells, drawn, result_key(assignment, cells, options, drawn), options)
 
 
-def grade_now(nb, student: str, assignment: str, options: GradingOptions, store: ResultStore) -> Result:
+def grade_now(course: CourseDirectory, nb, student: str, assignment: str, options: GradingOptions,
+              store: ResultStore) -> Result:
     """Grade one notebook in this process (one box) and store its result."""
-    job = job_for(nb, student, assignment, options)
-    result = grade_notebook(job)
+    job = job_for(course, nb, student, assignment, options)
+    (result,) = grade_notebooks([job])
     store.save(assignment, student, result)
     return result
 
 
-def grade_notebook(job: Job) -> Result:
-    """Every grade cell's checks against the notebook's code in a box. Student code cannot make this raise."""
+def grade_notebooks(jobs: list[Job]) -> list[Result]:
+    """Every grade cell's checks, for each job on its own inputs, against the code they share, loaded once in a box.
+    Student code cannot make this raise."""
+    first = jobs[0]
     start = time.perf_counter()
-    impl = Boxed(job.assignment, job.cells, adapters_module(job.assignment), box_view(), job.options.limits,
-                 job.options.unboxed)
+    impl = Boxed(first.assignment, first.cells, adapters_module(first.assignment), box_view(), first.options.limits,
+                 first.options.unboxed)
+    results = []
     try:
-        grades = grade_every_cell(impl, list(job.options.devices))
-        load_errors = list(impl.load_errors)
+        for job in jobs:
+            grades = grade_every_cell(impl, list(job.options.devices), job.inputs)
+            results.append(Result(job.key, grades, round(time.perf_counter() - start, 2), list(impl.load_errors),
+                                  forbidden.found_in(job.assignment, job.cells)))
+            start = time.perf_counter()
     finally:
         impl.close()
-    return Result(job.key, grades, round(time.perf_counter() - start, 2), load_errors,
-                  forbidden.found_in(job.assignment, job.cells))
+    return results
 
 
 def box_or_refuse(unboxed: bool, say=print) -> None:
@@ -92,21 +107,21 @@ def check_class(course: CourseDirectory, assignments: list[str], options: Gradin
         nb = sanitized(course, student, assignment)
         if nb is None:
             continue
-        job = job_for(nb, student, assignment, options)
+        job = job_for(course, nb, student, assignment, options)
         if store.load(assignment, student, job.key):
             reused += 1
         else:
             pending.append(job)
-    # Notebooks with the same code (untouched releases, copies) have the same key: each is graded once.
+    # Notebooks with the same code (untouched releases, copies) share one box; each is checked on its own inputs.
     groups: dict[str, list[Job]] = {}
     for job in sorted(pending, key=lambda j: j.assignment, reverse=True):  # later assignments take longest: first
-        groups.setdefault(job.key, []).append(job)
+        groups.setdefault(job.code, []).append(job)
     start, failed = time.perf_counter(), {}
     bar = tqdm(total=len(pending), desc="grading in boxes", unit="notebook", file=sys.stdout,
                disable=not pending, mininterval=1.0)
 
-    def finished(key: str, result: Result | None, error: BaseException | None) -> None:
-        for job in groups[key]:
+    def finished(key: str, results: list[Result] | None, error: BaseException | None) -> None:
+        for job, result in zip(groups[key], results or [None] * len(groups[key])):
             if result is not None:
                 store.save(job.assignment, job.student, result)
             else:  # a fault of the grader, not the student's: not stored, so the next run retries it
@@ -115,16 +130,16 @@ def check_class(course: CourseDirectory, assignments: list[str], options: Gradin
         bar.update(len(groups[key]))
 
     if options.jobs <= 1:
-        for key, (job, *_) in groups.items():
+        for key, jobs in groups.items():
             try:
-                finished(key, grade_notebook(job), None)
+                finished(key, grade_notebooks(jobs), None)
             except Exception as err:
                 finished(key, None, err)
     elif groups:
         threads = max(1, (os.cpu_count() or 1) // options.jobs)
         with ProcessPoolExecutor(options.jobs, mp_context=get_context("spawn"), initializer=_start_worker,
                                  initargs=(threads,)) as pool:
-            futures = {pool.submit(grade_notebook, jobs[0]): key for key, jobs in groups.items()}
+            futures = {pool.submit(grade_notebooks, jobs): key for key, jobs in groups.items()}
             for future in as_completed(futures):
                 error = future.exception()
                 finished(futures[future], None if error else future.result(), error)

@@ -12,6 +12,7 @@ from gradebox import notebooks
 from trailblaze.coursedir import CourseDirectory
 from trailblaze.nbgrader_cli import Nbgrader
 from trailblaze.options import GradingOptions
+from trailblaze.secret import inputs_key
 from trailblaze.stages.store import Result, ResultStore, result_key
 
 
@@ -36,10 +37,11 @@ def stored_or_graded(course: CourseDirectory, nb, student: str, assignment: str,
                      say=print) -> Result:
     """The stored result for this exact (sanitized) notebook; graded now, in a box, where there is none."""
     store = ResultStore(course)
-    key = result_key(assignment, notebooks.implementation_sources(nb), options.resolved())
+    key = result_key(assignment, notebooks.implementation_sources(nb), options.resolved(),
+                     inputs_key(course, student, assignment))
     result = store.load(assignment, student, key)
     if result is None:
         say(f"no prepared result for {student}/{assignment}: grading it now, in a box")
         from trailblaze.stages import check  # the checks import torch and transformers: only when needed
-        result = check.grade_now(nb, student, assignment, options, store)
+        result = check.grade_now(course, nb, student, assignment, options, store)
     return result

@@ -27,10 +27,12 @@ def harness_digest() -> str:
     return digest.hexdigest()
 
 
-def result_key(assignment: str, cells: list[tuple[str, str]], options: GradingOptions) -> str:
-    """Everything that decides a notebook's result: its code, the harness, the box's limits, the devices."""
+def result_key(assignment: str, cells: list[tuple[str, str]], options: GradingOptions,
+               inputs: bytes = b"") -> str:
+    """Everything that decides a notebook's result: its code, the harness, the box's limits, the devices, and the
+    key of the student's hidden inputs (b"": the code's alone)."""
     blob = json.dumps([assignment, cells, asdict(options.limits), options.unboxed, list(options.devices),
-                       harness_digest()])
+                       harness_digest(), hashlib.sha256(inputs).hexdigest()])
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
