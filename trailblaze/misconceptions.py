@@ -52,9 +52,8 @@ class Signature:
 def from_matrices(assignment: str, matrices: list[dict[str, set[str]]]) -> dict[str, dict[str, list[str]]]:
     """bug id -> {"fails": checks failing on every matrix, "may_fail": on some}, from kill matrices on different
     inputs (planted bugs only, not the honest alternatives)."""
-    from trailblaze import mutants
     signatures = {}
-    for m in mutants.load(assignment):
+    for m in _planted(assignment):
         always, ever = set.intersection(*(set(x[m.id]) for x in matrices)), set.union(*(set(x[m.id]) for x in matrices))
         signatures[m.id] = {"fails": sorted(always), "may_fail": sorted(ever - always)}
     return signatures
@@ -63,12 +62,12 @@ def from_matrices(assignment: str, matrices: list[dict[str, set[str]]]) -> dict[
 def out_of_step(assignment: str, matrix: dict[str, set[str]]) -> list[str]:
     """What a kill matrix on any inputs shows that the stored signatures do not allow: a check a bug failed that it
     may not, or one it passed that it must fail."""
-    problems = []
-    for bug, sig in stored(assignment).items():
+    problems, known = [], stored(assignment)
+    for bug, sig in known.items():
         got, must, may = set(matrix[bug]), set(sig["fails"]), set(sig["fails"]) | set(sig["may_fail"])
         if not must <= got <= may:
             problems.append(f"{bug}: fails {sorted(got)}; stored: fails {sorted(must)}, may fail {sorted(may - must)}")
-    missing = {m.id for m in _planted(assignment)} - set(stored(assignment))
+    missing = {m.id for m in _planted(assignment)} - set(known)
     return problems + [f"{bug}: no stored signature" for bug in sorted(missing)]
 
 
