@@ -97,8 +97,9 @@ def named(assignment: str, grades: dict) -> dict[str, list[Signature]]:
     """grade_id -> the planted bugs whose failures a stored result shows, to be told in that grade cell.
 
     `grades`: grade_id -> {"report", ...} (a stored Result's grades). A bug matches when every grade cell it surely
-    fails checks in fails all of those there and nothing it could not fail (Signature.may_fail), and neither those cells nor its own exercise hold code that gave no answer
-    (not written, not defined, stopped at a deadline, crashed); a notebook that fails every check shows no mistake
+    fails checks in fails all of those there and nothing it could not fail (Signature.may_fail), and neither those
+    cells nor its own exercise hold code that gave no answer (not written, not defined, stopped at a deadline,
+    crashed); a notebook that fails every check shows no mistake
     in particular. A match whose failures another match's include is dropped: a bug in scaled_dot_product_attention
     also fails MultiHeadAttention, which is then not to blame. Each bug is told in its own exercise's grade cell, or,
     where it fails nothing there (softmax writing into its input breaks only gradients, later), the first it fails in.

@@ -61,12 +61,12 @@ def grade_notebooks(jobs: list[Job]) -> list[Result]:
     start = time.perf_counter()
     impl = Boxed(first.assignment, first.cells, adapters_module(first.assignment), box_view(), first.options.limits,
                  first.options.unboxed)
-    results = []
+    results, uses = [], forbidden.found_in(first.assignment, first.cells)  # the same code: read once
     try:
         for job in jobs:
             grades = grade_every_cell(impl, list(job.options.devices), job.inputs)
             results.append(Result(job.key, grades, round(time.perf_counter() - start, 2), list(impl.load_errors),
-                                  forbidden.found_in(job.assignment, job.cells)))
+                                  uses))
             start = time.perf_counter()
     finally:
         impl.close()
