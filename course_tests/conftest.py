@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -175,15 +176,50 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(CLASSROOM_SUMMARY.read_text().rstrip())
 
 
-# Where the suite's time goes: with TRAILBLAZE_TIMELINE=<file>, each test's phases (worker, start, stop) are appended
-# there as JSON lines; benchmarks/suite.py reads them. Off by default: CI prints --durations instead.
+# Where the suite's time goes: with TRAILBLAZE_TIMELINE=<file>, each test's phases (worker, start, stop, CPU seconds)
+# are appended there as JSON lines; benchmarks/suite.py reads them. Off by default: CI prints --durations instead.
 TIMELINE = os.environ.get("TRAILBLAZE_TIMELINE")
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of every child it has waited for (boxes, kernels, the hub and its servers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    return (yield from timed_phase(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    return (yield from timed_phase(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    return (yield from timed_phase(item))
+
+
+def timed_phase(item):
+    """The phase's CPU seconds, as a user property its report carries to the controller (the phase's report is
+    made after it ends, from the item's properties then)."""
+    if not TIMELINE:
+        return (yield)
+    start = cpu_seconds()
+    try:
+        return (yield)
+    finally:
+        item.user_properties = [p for p in item.user_properties if p[0] != "cpu_seconds"]
+        item.user_properties.append(("cpu_seconds", cpu_seconds() - start))
 
 
 def pytest_runtest_logreport(report):
     if TIMELINE and not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller hears every worker's reports
         worker = getattr(getattr(report, "node", None), "gateway", None)
         line = {"worker": worker.id if worker else "main", "test": report.nodeid, "when": report.when,
-                "start": report.start, "stop": report.stop}
+                "start": report.start, "stop": report.stop,
+                "cpu": dict(report.user_properties).get("cpu_seconds", 0.0)}
         with open(TIMELINE, "a") as f:
             f.write(json.dumps(line) + "\n")
