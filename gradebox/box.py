@@ -156,6 +156,10 @@ def apply_limits(limits: Limits):
     return preexec
 
 
+class AtTheProcessLimit(StudentError):
+    """The box's keeper killed a call whose processes filled the box (gradebox.child.Worker.relay)."""
+
+
 class DeadlineReader:
     """A pipe read with a deadline for the whole message: a child that sends half a frame and stalls is cut off."""
 
@@ -176,8 +180,9 @@ class Boxed(Implementation):
     its keeper forks a fresh worker (gradebox.child; a fork costs milliseconds where a new box and its imports cost
     seconds); after a timeout, unboxed, with a GPU (a fork after CUDA is unsafe), or when the keeper is gone, the
     box itself is rebuilt. What cannot get better by retrying is remembered so that it costs its time once: a
-    notebook whose cells time out or kill the process while loading, a function that ran past its deadline, and the
-    notebook's total time (`Limits.total_seconds`).
+    notebook whose cells time out or kill the process while loading, a function that ran past its deadline or filled
+    the box with processes (a fork bomb: the keeper kills it at the process limit; without a keeper its deadline
+    does), and the notebook's total time (`Limits.total_seconds`).
     """
 
     def __init__(self, assignment: str, cells: list[tuple[str, str]], adapters: str, view: BoxView,
@@ -290,6 +295,10 @@ class Boxed(Implementation):
             return result
         if "ended" in answer:  # the keeper's word: the worker that held the notebook ended, the box lives on
             self.loaded = False
+            if answer.get("limit") == "processes":
+                raise AtTheProcessLimit("Crashed", f"the notebook's process was killed while {doing}: it kept "
+                                                   f"starting processes, up to the box's limit of "
+                                                   f"{self.limits.processes} at once (a fork bomb?)")
             code = answer["ended"]
             raise StudentError("Crashed", self.crash_message(code if type(code) is int else None, doing,
                                                              "it sent a malformed answer", from_keeper=True))
@@ -331,6 +340,6 @@ class Boxed(Implementation):
             return self.exchange({"op": "call", "adapter": adapter}, [list(args), kwargs],
                                  min(self.limits.call_seconds, left), f"running {adapter}")
         except StudentError as err:
-            if err.type_name == "Timeout":
+            if err.type_name == "Timeout" or isinstance(err, AtTheProcessLimit):  # it would do it again
                 self.timed_out[adapter] = err
             raise

@@ -17,13 +17,15 @@ Warm, this process never runs student code: it is the box's keeper. Each load fo
 as it was before any student code ran, and the keeper relays frames between the parent and it. When the worker dies
 (an exit, a signal, a crash), the keeper kills whatever the worker left running in the box, empties the box's
 writable places, and answers {"ok": false, "ended": exit code}: the next load costs a fork, not a new box and its
-imports. Cold, the child serves the notebook itself, and the parent rebuilds the box after a crash.
+imports. When the worker's processes fill the box (a fork bomb), the keeper kills them all and answers
+{"ok": false, "ended": -9, "limit": "processes"}. Cold, the child serves the notebook itself, and the parent rebuilds the box after a crash.
 """
 from __future__ import annotations
 
 import importlib
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -128,6 +130,18 @@ def clear_the_box(writable: tuple[str, ...], seconds: float = 5.0) -> None:
                     pass
 
 
+WATCH_EVERY = 0.1  # seconds between two counts of the box's processes while a call runs (a count takes a millisecond)
+
+
+class AtTheProcessLimit(Exception):
+    """The worker's processes fill the box (Worker.relay)."""
+
+
+def processes_in_the_box() -> int:
+    """Every process of the box: the keeper runs in the box's own PID namespace (alone_in_a_box), /proc is its own."""
+    return sum(1 for name in os.listdir("/proc") if name.isdigit())
+
+
 class Worker:
     """A fork of the keeper that serves one load of the notebook over a socket pair."""
 
@@ -154,9 +168,16 @@ class Worker:
         self.socket, self.reader, self.writer = mine, mine.makefile("rb", buffering=0), mine.makefile("wb")
 
     def relay(self, frame: bytes) -> bytes:
+        """The worker's answer to `frame`. Raises AtTheProcessLimit when, while it waits, the box holds as many
+        processes as RLIMIT_NPROC lets it: a fork bomb, stopped now rather than at the call's deadline, which it
+        would spend on every CPU the grader has."""
         from gradebox import wire
         self.writer.write(frame)
         self.writer.flush()
+        limit = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+        while not select.select([self.socket], [], [], WATCH_EVERY)[0]:
+            if limit != resource.RLIM_INFINITY and processes_in_the_box() >= limit:
+                raise AtTheProcessLimit
         return wire.read_raw_frame(self.reader)
 
     def end(self, grace: float = 1.0) -> int | None:
@@ -202,6 +223,12 @@ def keep_warm(reader, writer, adapters, copies: list[tuple[str, str]]) -> None:
             continue
         try:
             answer = worker.relay(frame)
+        except AtTheProcessLimit:
+            os.kill(-1, signal.SIGKILL)  # the worker and every process it started: all of the box but init and this
+            worker.end(grace=0)
+            worker = None
+            wire.write_frame(writer, {"ok": False, "ended": -signal.SIGKILL, "limit": "processes"})
+            continue
         except (EOFError, OSError, wire.WireError) as err:
             babbled = isinstance(err, wire.WireError)
             code = worker.end()

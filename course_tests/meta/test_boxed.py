@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import time
 
 import pytest
 import torch
@@ -107,6 +108,37 @@ def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
     while True:
         hoard.append(bytes(1 << 26))  # calloc: address space grows at once, memory is never touched
 '''
+
+
+FORKS = '''
+def lr_at(step, max_lr, min_lr, warmup_steps, total_steps):
+    import os
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+'''
+
+
+@needs_box
+def test_a_fork_bomb_is_stopped_at_the_process_limit_not_at_the_deadline():
+    """The keeper sees the box full of processes and kills them all: the call fails in seconds, not at its 60 s
+    deadline (spent on every CPU), the bomb is not set off again by the next check of the same function, and the
+    box lives on for the rest."""
+    impl = boxed("05_training", with_cell("05_training", "lr_at", FORKS), call_seconds=60, processes=64)
+    try:
+        start = time.monotonic()
+        with pytest.raises(StudentError, match=r"killed while running lr_at: .*limit of 64 at once \(a fork bomb"):
+            impl.call("lr_at", 0, 1.0, 0.1, 1, 10)
+        assert time.monotonic() - start < 20, f"stopped after {time.monotonic() - start:.1f} s"
+        box_pid, start = impl.process.pid, time.monotonic()
+        with pytest.raises(StudentError, match="fork bomb"):
+            impl.call("lr_at", 5, 1.0, 0.1, 1, 10)
+        assert time.monotonic() - start < 1, "the bomb was set off again"
+        assert impl.call("param_groups", 0, 0.1) and impl.process.pid == box_pid
+    finally:
+        impl.close()
 
 
 def test_lies_told_in_the_child_do_not_reach_the_checks():
