@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from dataclasses import asdict, dataclass, field, replace
 
 from gradebox.limits import Limits
@@ -42,3 +43,22 @@ class GradingOptions:
         raw = json.loads(os.environ[VARIABLE])
         return cls(raw["jobs"], raw["unboxed"], Limits(**raw["limits"]), tuple(raw["devices"]),
                    raw["max_notebook_mb"])
+
+
+def _size(n: int) -> str:
+    """_size(8 << 30) == "8 GiB"; _size(64 << 20) == "64 MiB"."""
+    return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"
+
+
+def limits_for_students(options: GradingOptions = GradingOptions()) -> str:
+    """The paragraph at the top of every assignment's notebook that tells students the limits grading puts on their
+    code, from the course's own options (a meta-test compares each notebook with it)."""
+    limits = options.limits
+    return textwrap.fill(f"**Limits when graded.** Your code runs in a sandbox without network, on the CPU (and a GPU where your "
+            f"course has one). Running your notebook's cells may take {limits.load_seconds:g} s, each call of one of "
+            f"your functions {limits.call_seconds:g} s, and all the checks of the notebook {limits.total_seconds:g} s "
+            f"together (after that the remaining checks fail). Your code may use {_size(limits.memory_bytes)} of "
+            f"memory, {limits.cpu_seconds:g} s of CPU time, {limits.processes} processes, files of up to "
+            f"{_size(limits.file_bytes)} and {_size(limits.disk_bytes)} of scratch space. A notebook over "
+            f"{options.max_notebook_mb:g} MB is not graded: clear big outputs (Edit > Clear Outputs of All Cells) "
+            f"before you submit.", width=115, break_long_words=False, break_on_hyphens=False)

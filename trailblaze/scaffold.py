@@ -21,6 +21,7 @@ import nbformat
 from course_tests import PACKAGE, short_name
 from gradebox import notebooks
 from trailblaze.coursedir import COURSE, CourseDirectory
+from trailblaze.options import limits_for_students
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ID = re.compile(r"^\d\d_[a-z][a-z0-9_]*$")
@@ -40,7 +41,8 @@ def nbgrader_cell(kind: str, source: str, grade_id: str, points: float = 0, tags
 def notebook(assignment: str, title: str):
     md = nbformat.v4.new_markdown_cell
     cells = [
-        md(f"# {title}\n\nWhat this assignment teaches, in two or three sentences. (Replace this text.)"),
+        md(f"# {title}\n\nWhat this assignment teaches, in two or three sentences. (Replace this text.)\n\n"
+           + limits_for_students()),
         nbgrader_cell("provided", "import torch", "imports"),
         md("## Exercise: scale a tensor\n\n`scale(x, factor)` returns a new tensor: every entry of `x` multiplied by "
            "`factor`, with `x`'s shape, dtype and device."),

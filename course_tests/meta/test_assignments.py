@@ -16,6 +16,7 @@ from trailblaze import mutants, scaffold
 from trailblaze.assignments import all_assignments
 from trailblaze.coursedir import COURSE, CourseDirectory
 from trailblaze.nbgrader_cli import Nbgrader
+from trailblaze.options import limits_for_students
 
 
 @pytest.mark.parametrize("assignment", all_assignments(), ids=lambda a: a.id)
@@ -26,6 +27,17 @@ def test_every_assignment_has_all_its_parts(assignment):
     assert checks_for(assignment.id), f"{assignment.checks_file} registers no check for {assignment.id}"
     assert mutants.load(assignment.id) and mutants.partly_wrong(assignment.id), \
         f"{assignment.mutants_file}: planted bugs and [samples] partly_wrong"
+
+
+def limits_told(nb) -> bool:
+    """The notebook's first cell states the limits grading puts on student code, as the course's options set them."""
+    return limits_for_students() in nb.cells[0].source
+
+
+@pytest.mark.parametrize("assignment", all_assignments(), ids=lambda a: a.id)
+def test_the_notebook_tells_students_the_limits_of_grading(assignment):
+    assert limits_told(notebooks.read(assignment.source_notebook)), \
+        f"{assignment.source_notebook}: its first cell must end with trailblaze.options.limits_for_students()"
 
 
 def import_file(name: str, path):
@@ -50,6 +62,7 @@ def test_a_scaffolded_assignment_fits_together(tmp_path):
         checks = checks_for(assignment)
         assert checks
         source = notebooks.read(course.source_notebook(assignment))
+        assert limits_told(source)
         solved = load_cells(source, assignment, adapters)
         assert all(run_check(c, solved, "cpu").passed for c in checks)
         for spec in mutants.parse(package / "mutants" / f"{assignment}.toml", assignment):
