@@ -101,7 +101,7 @@ def apt_install(packages: tuple[AptPackage, ...]) -> None:
     missing = [(p.name, p.why) for p in packages if not shutil.which(p.binary)]
     if not missing or sys.platform != "linux" or os.geteuid() != 0 or not shutil.which("apt-get"):
         return
-    say("installing " + ", ".join(f"{package}, {why}," for package, why in missing)[:-1] + " (apt-get)")
+    say("installing with apt-get: " + "; ".join(f"{package}, {why}" for package, why in missing))
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *(package for package, _ in missing)]
     if subprocess.run(install, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:

@@ -130,16 +130,24 @@ def clear_the_box(writable: tuple[str, ...], seconds: float = 5.0) -> None:
                     pass
 
 
-WATCH_EVERY = 0.1  # seconds between two counts of the box's processes while a call runs (a count takes a millisecond)
+WATCH_EVERY = 0.1  # seconds between two counts of the box's threads while a call runs (a count takes a millisecond)
 
 
 class AtTheProcessLimit(Exception):
     """The worker's processes fill the box (Worker.relay)."""
 
 
-def processes_in_the_box() -> int:
-    """Every process of the box: the keeper runs in the box's own PID namespace (alone_in_a_box), /proc is its own."""
-    return sum(1 for name in os.listdir("/proc") if name.isdigit())
+def tasks_in_the_box() -> int:
+    """Every thread of every process of the box, as RLIMIT_NPROC counts them (a worker's torch threads too): the
+    keeper runs in the box's own PID namespace (alone_in_a_box), so /proc is the box's own."""
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                count += len(os.listdir(f"/proc/{name}/task"))
+            except OSError:  # it ended meanwhile
+                pass
+    return count
 
 
 class Worker:
@@ -169,14 +177,14 @@ class Worker:
 
     def relay(self, frame: bytes) -> bytes:
         """The worker's answer to `frame`. Raises AtTheProcessLimit when, while it waits, the box holds as many
-        processes as RLIMIT_NPROC lets it: a fork bomb, stopped now rather than at the call's deadline, which it
-        would spend on every CPU the grader has."""
+        tasks (processes and their threads) as RLIMIT_NPROC lets it: a fork bomb, stopped now rather than at the
+        call's deadline, which it would spend on every CPU the grader has."""
         from gradebox import wire
         self.writer.write(frame)
         self.writer.flush()
         limit = resource.getrlimit(resource.RLIMIT_NPROC)[0]
         while not select.select([self.socket], [], [], WATCH_EVERY)[0]:
-            if limit != resource.RLIM_INFINITY and processes_in_the_box() >= limit:
+            if limit != resource.RLIM_INFINITY and tasks_in_the_box() >= limit:
                 raise AtTheProcessLimit
         return wire.read_raw_frame(self.reader)
 
