@@ -18,7 +18,8 @@ as it was before any student code ran, and the keeper relays frames between the 
 (an exit, a signal, a crash), the keeper kills whatever the worker left running in the box, empties the box's
 writable places, and answers {"ok": false, "ended": exit code}: the next load costs a fork, not a new box and its
 imports. When the worker's processes fill the box (a fork bomb), the keeper kills them all and answers
-{"ok": false, "ended": -9, "limit": "processes"}. Cold, the child serves the notebook itself, and the parent rebuilds the box after a crash.
+{"ok": false, "ended": -9, "limit": "processes"}. Cold, the child serves the notebook itself, and the parent
+rebuilds the box after a crash.
 """
 from __future__ import annotations
 
@@ -133,8 +134,8 @@ def clear_the_box(writable: tuple[str, ...], seconds: float = 5.0) -> None:
 WATCH_EVERY = 0.1  # seconds between two counts of the box's threads while a call runs (a count takes a millisecond)
 
 
-class AtTheProcessLimit(Exception):
-    """The worker's processes fill the box (Worker.relay)."""
+class BoxFull(Exception):
+    """The worker's processes fill the box (Worker.relay); the parent hears it as box.AtTheProcessLimit."""
 
 
 def tasks_in_the_box() -> int:
@@ -176,7 +177,7 @@ class Worker:
         self.socket, self.reader, self.writer = mine, mine.makefile("rb", buffering=0), mine.makefile("wb")
 
     def relay(self, frame: bytes) -> bytes:
-        """The worker's answer to `frame`. Raises AtTheProcessLimit when, while it waits, the box holds as many
+        """The worker's answer to `frame`. Raises BoxFull when, while it waits, the box holds as many
         tasks (processes and their threads) as RLIMIT_NPROC lets it: a fork bomb, stopped now rather than at the
         call's deadline, which it would spend on every CPU the grader has."""
         from gradebox import wire
@@ -185,7 +186,7 @@ class Worker:
         limit = resource.getrlimit(resource.RLIMIT_NPROC)[0]
         while not select.select([self.socket], [], [], WATCH_EVERY)[0]:
             if limit != resource.RLIM_INFINITY and tasks_in_the_box() >= limit:
-                raise AtTheProcessLimit
+                raise BoxFull
         return wire.read_raw_frame(self.reader)
 
     def end(self, grace: float = 1.0) -> int | None:
@@ -231,7 +232,7 @@ def keep_warm(reader, writer, adapters, copies: list[tuple[str, str]]) -> None:
             continue
         try:
             answer = worker.relay(frame)
-        except AtTheProcessLimit:
+        except BoxFull:
             os.kill(-1, signal.SIGKILL)  # the worker and every process it started: all of the box but init and this
             worker.end(grace=0)
             worker = None

@@ -54,11 +54,12 @@ def limits_for_students(options: GradingOptions = GradingOptions()) -> str:
     """The paragraph at the top of every assignment's notebook that tells students the limits grading puts on their
     code, from the course's own options (a meta-test compares each notebook with it)."""
     limits = options.limits
-    return textwrap.fill(f"**Limits when graded.** Your code runs in a sandbox without network, on the CPU (and a GPU where your "
+    text = (f"**Limits when graded.** Your code runs in a sandbox without network, on the CPU (and a GPU where your "
             f"course has one). Running your notebook's cells may take {limits.load_seconds:g} s, each call of one of "
             f"your functions {limits.call_seconds:g} s, and all the checks of the notebook {limits.total_seconds:g} s "
             f"together (after that the remaining checks fail). Your code may use {_size(limits.memory_bytes)} of "
             f"memory, {limits.cpu_seconds:g} s of CPU time, {limits.processes} processes, files of up to "
             f"{_size(limits.file_bytes)} and {_size(limits.disk_bytes)} of scratch space. A notebook over "
             f"{options.max_notebook_mb:g} MB is not graded: clear big outputs (Edit > Clear Outputs of All Cells) "
-            f"before you submit.", width=115, break_long_words=False, break_on_hyphens=False)
+            f"before you submit.")
+    return textwrap.fill(text, width=115, break_long_words=False, break_on_hyphens=False)
