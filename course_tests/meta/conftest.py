@@ -203,3 +203,46 @@ def graded_class(tmp_path_factory) -> GradedClass:
     regrades = grader.grade(course, [adversarial.ASSIGNMENT], CLASS_OPTIONS, say=second.append,
                             first=pipeline.SAMPLE_STUDENTS)
     return GradedClass(course, grades, "\n".join(lines), before, after, canary.hits, regrades, "\n".join(second))
+
+
+@dataclass
+class DataMirror:
+    """A local web server holding the pinned files the course-data cell downloads (TRAILBLAZE_MIRROR)."""
+    folder: Path
+    url: str
+    requests: list
+
+
+@pytest.fixture
+def data_mirror(tmp_path) -> DataMirror:
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from course_tests.provided import course_data
+    from trailblaze.coursedir import DOWNLOADS, GPT2_FILES
+
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    for name in course_data.GPT2_SHA256:
+        shutil.copy(GPT2_FILES / name, folder / name)
+    shutil.copy(DOWNLOADS / course_data.CORPUS_ARCHIVE, folder / course_data.CORPUS_ARCHIVE)
+    requests = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_message(self, format, *args):
+            requests.append(self.path)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield DataMirror(folder, f"http://127.0.0.1:{server.server_address[1]}/", requests)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting is refused at once."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
