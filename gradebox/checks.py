@@ -1,7 +1,8 @@
 """The check registry.
 
 A *check* is a plain function `(impl, device) -> None` that raises `CheckFailure` (gradebox.expect) with a message
-for the student. It declares the nbgrader grade cell it backs and its points. pytest and the hidden part of every
+for the student. It declares the nbgrader grade cell it backs, its points, and its *contract*: the phrases of the
+exercise's text (as the student reads it in the release notebook) that state what it enforces. pytest and the hidden part of every
 grade cell run the same registry (through gradebox.runner), so test logic lives in one place.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ class Check:
     points: float
     func: Callable
     uses_device: bool = True  # False: the check never touches a device (tokenizers), so it runs once, on the CPU
+    contract: tuple[str, ...] = ()  # phrases of the exercise's text that state what the check enforces
 
     @property
     def id(self) -> str:
@@ -44,19 +46,24 @@ def builds_on(assignment: str, grade_id: str, functions: list[str]) -> None:
                                          "if their checks fail too, fix those first")
 
 
-def register(assignment: str, grade_id: str, func: Callable, points: float = 1.0, uses_device: bool = True) -> None:
+def register(assignment: str, grade_id: str, func: Callable, points: float = 1.0, uses_device: bool = True,
+             contract: tuple[str, ...] = ()) -> None:
     """Add `func` to the checks of `assignment`'s grade cell `grade_id`. A later assignment may register a check
     function of an earlier one again when its students write the same function (04_gpt's generate, say): the
-    check then runs through that later assignment's adapters."""
+    check then runs through that later assignment's adapters, and names the phrases of that assignment's text."""
     if any(c.assignment == assignment and c.name == func.__name__ for c in REGISTRY):
         raise ValueError(f"two checks named {func.__name__} in {assignment}")
-    REGISTRY.append(Check(assignment, grade_id, func.__name__, float(points), func, uses_device))
+    contract = (contract,) if isinstance(contract, str) else tuple(contract)
+    REGISTRY.append(Check(assignment, grade_id, func.__name__, float(points), func, uses_device, contract))
 
 
-def check(grade_id: str, points: float = 1.0, uses_device: bool = True):
-    """Register a check for the grade cell `grade_id` of the assignment named by the module's ASSIGNMENT."""
+def check(grade_id: str, points: float = 1.0, uses_device: bool = True, contract: tuple[str, ...] = ()):
+    """Register a check for the grade cell `grade_id` of the assignment named by the module's ASSIGNMENT.
+
+    `contract` names the phrases of the exercise's text that state what the check enforces (a meta-test finds each
+    in the release notebook), e.g. @check("causal_mask_tests", contract=("True = blocked",))."""
     def decorate(func):
-        register(sys.modules[func.__module__].ASSIGNMENT, grade_id, func, points, uses_device)
+        register(sys.modules[func.__module__].ASSIGNMENT, grade_id, func, points, uses_device, contract)
         return func
     return decorate
 

@@ -69,23 +69,40 @@ def expect_tensor(x, what: str, *, shape=None, dtype=None, device=None) -> torch
 
 
 def expect_close(actual: torch.Tensor, expected: torch.Tensor, what: str, device: str, hint: str = "",
-                 sum_of_many: bool = False) -> None:
+                 sum_of_many: bool = False, scale: float | None = None) -> None:
     """Elementwise comparison with the tolerance stated for this dtype and device; NaN never passes.
 
     sum_of_many: the entries are long sums whose rounding depends on the order of summation (gradients through a
-    whole model): atol is raised to rtol x the largest |expected| entry, so tiny entries of a big tensor compare
-    on the tensor's scale.
+    whole model): atol is raised to rtol x `scale`, the size of the terms summed (default: the largest |expected|
+    entry), so tiny entries compare on the scale of what was added up to make them.
     """
     actual, expected = actual.detach().cpu(), expected.detach().cpu()
     if actual.is_floating_point() and torch.isnan(actual).any() and not torch.isnan(expected).any():
         fail(f"{what} contains NaN" + (f": {hint}" if hint else ""))
     rtol, atol = tolerance(expected.dtype, device) if expected.is_floating_point() else (0.0, 0.0)
     if sum_of_many and expected.numel():
-        atol = max(atol, rtol * expected.abs().max().item())
+        atol = max(atol, rtol * (expected.abs().max().item() if scale is None else scale))
     if not torch.allclose(actual.to(expected.dtype), expected, rtol=rtol, atol=atol, equal_nan=False):
         bad = ~torch.isclose(actual.to(expected.dtype), expected, rtol=rtol, atol=atol)
         fail(f"{what}: {int(bad.sum())} of {bad.numel()} entries differ from the reference "
              f"(rtol={rtol:g}, atol={atol:g})" + (f": {hint}" if hint else ""))
+
+
+def expect_gradients(grads: dict, reference: dict, device: str, what: str) -> None:
+    """Every parameter got a gradient, equal to its reference's. `grads`: name -> the student's gradient (None when
+    none reached it); `reference`: name -> the reference's parameter, its .grad filled by autograd.
+
+    Rounding is judged on the scale of the largest reference gradient: some gradients are zero in exact arithmetic
+    (a key bias adds the same score to a whole row, which softmax ignores), so what any correct implementation
+    leaves in them is rounding noise of the sums that made the others.
+    """
+    rtol = tolerance(torch.float32, device)[0]
+    scale = max((p.grad.abs().max().item() for p in reference.values() if p.grad is not None), default=0.0)
+    none = [n for n, p in reference.items() if grads.get(n) is None or (
+        not grads[n].abs().sum() > 0 and p.grad is not None and p.grad.abs().max().item() > rtol * scale)]
+    expect(not none, f"no gradient reaches {none}: {what}")
+    for n, p in reference.items():
+        expect_close(grads[n], p.grad, f"the gradient of {n}", device, sum_of_many=True, scale=scale)
 
 
 def expect_raises(impl, type_name: str, adapter: str, *args, what: str, why: str, works: tuple | None = None,

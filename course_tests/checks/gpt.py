@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from course_tests import models
 from course_tests.checks import setup
 from gradebox.checks import builds_on, check, register
-from gradebox.expect import expect, expect_close, expect_raises, expect_tensor, fail
+from gradebox.expect import expect, expect_close, expect_gradients, expect_raises, expect_tensor, fail
 from gradebox.forbidden import forbid
 from gradebox.inputs import make_generator
 from gradebox.tensors import probe_loss
@@ -27,8 +27,17 @@ builds_on(ASSIGNMENT, "feed_forward_tests", ["gelu"])
 builds_on(ASSIGNMENT, "transformer_block_tests", ["LayerNorm", "FeedForward"])
 builds_on(ASSIGNMENT, "gpt_model_tests", ["TransformerBlock"])
 builds_on(ASSIGNMENT, "load_gpt2_weights_tests", ["GPTModel"])
-for _check in setup.GENERATE_CHECKS:  # the same function as assignment 1's generate, for the student's own model
-    register(ASSIGNMENT, "generate_tests", _check)
+# The same function as assignment 1's generate, for the student's own model, stated in this notebook's words.
+GENERATE_CONTRACT = {
+    "generate_greedy_matches_transformers": (
+        "Append up to max_new_tokens tokens to input_ids (batch, seq) and return the whole sequences",),
+    "generate_crops_to_context": ("feed it at most model.cfg.context_length tokens",),
+    "generate_stops_at_eos": ("with `eos_token_id` let finished rows keep producing it and stop once every row has",),
+    "generate_sampling_reproducible": ("choose the next token with `sample_next_token`",
+                                       "(temperature 0 is greedy; then temperature and top-k)"),
+}
+for _check in setup.GENERATE_CHECKS:
+    register(ASSIGNMENT, "generate_tests", _check, contract=GENERATE_CONTRACT[_check.__name__])
 
 HALF = {"cpu": torch.bfloat16, "cuda": torch.float16}
 GPT2_SMALL_PARAMETERS = 124_439_808  # with tied embeddings, as published; untied adds 50257 * 768
@@ -133,16 +142,15 @@ def reference_block(params: dict, c: dict, x: torch.Tensor, device: str) -> torc
 
 def expect_reference_gradients(got: dict, reference, device: str) -> None:
     """Every parameter got a gradient, equal to what autograd gives `reference(params)` for the same probe loss."""
-    none = [n for n, g in got["grads"].items() if g is None or not g.abs().sum() > 0]
-    expect(not none, f"no gradient reaches {none}: every parameter must take part in the output")
     params = {n: t.clone().requires_grad_(True) for n, t in got["parameters"].items()}
     probe_loss(reference(params)).backward()
-    for n, p in params.items():
-        expect_close(got["grads"][n], p.grad, f"the gradient of {n}", device, sum_of_many=True)
+    expect_gradients(got["grads"], params, device, "every parameter must take part in the output")
 
 
 # --- LayerNorm -----------------------------------------------------------------------------------------------------
-@check("layer_norm_tests")
+@check("layer_norm_tests",
+       contract=("Normalise over the last axis", "`eps` goes *inside* the square root",
+                 "The variance is the *biased* one"))
 def ln_matches_torch(impl, device):
     """LayerNorm equals F.layer_norm with its weight and bias, for any eps and any leading axes"""
     for seed, shape, eps, scale in [(1, (3, 5, 16), 1e-5, 3.0), (2, (7,), 1e-5, 1.0), (3, (2, 4, 6), 0.5, 0.3)]:
@@ -162,7 +170,7 @@ def ln_matches_torch(impl, device):
                      hint="normalise over the last axis only, eps inside the square root, then * weight + bias")
 
 
-@check("layer_norm_tests")
+@check("layer_norm_tests", contract=("weight starts as ones and bias as zeros (nn.Parameter)",))
 def ln_parameters_start_as_identity(impl, device):
     """a new LayerNorm has trainable weight = ones and bias = zeros, so it starts as a pure normalisation"""
     x = randn(2, 3, 10, seed=4, scale=2.0)
@@ -175,7 +183,7 @@ def ln_parameters_start_as_identity(impl, device):
                  hint="the default eps is 1e-5")
 
 
-@check("layer_norm_tests")
+@check("layer_norm_tests", contract=("Compute in the dtype of x", "gradients"))
 def ln_gradients_and_half_precision(impl, device):
     """gradients reach x, weight and bias and equal autograd's; half precision in, half precision out"""
     x = randn(2, 5, 12, seed=5, scale=2.0)
@@ -197,7 +205,7 @@ def ln_gradients_and_half_precision(impl, device):
 
 
 # --- GELU -----------------------------------------------------------------------------------------------------------
-@check("gelu_tests")
+@check("gelu_tests", contract=("GPT-2's GELU (the tanh approximation above), elementwise",))
 def gelu_matches_tanh_approximation(impl, device):
     """gelu equals GPT-2's tanh approximation (not the exact erf GELU) from -20 to 20, without NaN"""
     x = torch.cat([torch.linspace(-20, 20, 801), randn(3, 50, seed=6, scale=3.0).flatten()])
@@ -212,7 +220,7 @@ def gelu_matches_tanh_approximation(impl, device):
     expect_close(out, want, "gelu(x)", device, hint="0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))")
 
 
-@check("gelu_tests")
+@check("gelu_tests", contract=("elementwise, in the dtype of x", "gradients"))
 def gelu_keeps_shape_dtype_and_gradient(impl, device):
     """gelu keeps any shape and half precision, and its gradient equals autograd's"""
     x = randn(2, 3, 4, seed=7, scale=2.0)
@@ -234,7 +242,9 @@ def ff_reference(p: dict, x: torch.Tensor) -> torch.Tensor:
                     p["proj.bias"])
 
 
-@check("feed_forward_tests")
+@check("feed_forward_tests",
+       contract=("x (..., emb_dim) -> proj(gelu(fc(x)))", "fc = nn.Linear(emb_dim, 4 * emb_dim)",
+                 "both with biases"))
 def ff_matches_reference(impl, device):
     """FeedForward expands to 4 * emb_dim, applies GPT-2's GELU and projects back, for any leading axes"""
     for seed, shape in [(8, (2, 5, 16)), (9, (1, 1, 8)), (10, (3, 8))]:
@@ -250,7 +260,7 @@ def ff_matches_reference(impl, device):
                      hint="proj(gelu(fc(x))) with your gelu")
 
 
-@check("feed_forward_tests")
+@check("feed_forward_tests", contract=("gradients",))
 def ff_gradients_match_autograd(impl, device):
     """a backward pass reaches both layers with the gradients autograd gives the reference"""
     x = randn(2, 4, 8, seed=11)
@@ -271,7 +281,8 @@ def expect_block(got: dict, c: dict, x: torch.Tensor, device: str, what: str) ->
                                                "the residual added after it")
 
 
-@check("transformer_block_tests")
+@check("transformer_block_tests",
+       contract=("x = x + dropout(attention(norm1(x)))", "x = x + dropout(feed_forward(norm2(x)))"))
 def block_matches_gpt2_block(impl, device):
     """TransformerBlock equals Hugging Face's GPT2Block with the same weights: pre-LayerNorm, two residuals"""
     for seed, c, shape in [(12, cfg_dict(), (2, 12, 24)), (13, cfg_dict(emb=16, heads=4, ctx=9), (1, 1, 16)),
@@ -290,7 +301,8 @@ def expect_dropout_only_in_training(impl, name: str, x: torch.Tensor, c: dict, d
                                               f"the same output: {hint}")
 
 
-@check("transformer_block_tests")
+@check("transformer_block_tests",
+       contract=("drop_resid (nn.Dropout(drop_rate) on each sub-layer's output, before it is added to the residual)",))
 def block_dropout_only_in_training(impl, device):
     """with drop_rate=0.5 a block is exact in eval() mode and random in train() mode"""
     c, x = cfg_dict(drop=0.5), randn(2, 12, 24, seed=15)
@@ -300,7 +312,7 @@ def block_dropout_only_in_training(impl, device):
         "apply drop_resid to each sub-layer's output")
 
 
-@check("transformer_block_tests")
+@check("transformer_block_tests", contract=("causality",))
 def block_is_causal(impl, device):
     """changing a later token never changes an earlier output of the block"""
     c, x = cfg_dict(), randn(2, 12, 24, seed=16)
@@ -316,7 +328,7 @@ def block_is_causal(impl, device):
                  hint="the future leaks in: LayerNorm must normalise each token on its own (over the last axis)")
 
 
-@check("transformer_block_tests")
+@check("transformer_block_tests", contract=("The residual path lets gradients flow straight through the whole stack",))
 def block_gradients_match_autograd(impl, device):
     """a backward pass reaches every parameter of the block with the gradients GPT2Block gets"""
     c, x = cfg_dict(emb=16, heads=2, ctx=6), randn(2, 6, 16, seed=18)
@@ -346,7 +358,8 @@ def expect_logits(got: dict, c: dict, ids: torch.Tensor, device: str, what: str)
     return out
 
 
-@check("gpt_model_tests")
+@check("gpt_model_tests",
+       contract=("idx (batch, seq) of token ids -> logits (batch, seq, vocab_size)", "a linear *head* without bias"))
 def gpt_logits_match_gpt2(impl, device):
     """GPTModel's logits equal Hugging Face's GPT2LMHeadModel holding the same weights"""
     for seed, c, (batch, seq) in [(20, cfg_dict(), (2, 12)), (21, cfg_dict(layers=3, emb=16, heads=4), (3, 7))]:
@@ -355,7 +368,8 @@ def gpt_logits_match_gpt2(impl, device):
         expect_logits(got, c, ids, device, f"the logits of a {c['n_layers']}-block model")
 
 
-@check("gpt_model_tests")
+@check("gpt_model_tests",
+       contract=("make `out_head.weight` the very same `Parameter` as `tok_emb.weight` (assign it; do not copy it)",))
 def gpt_ties_weights_when_configured(impl, device):
     """with tie_weights=True the head is the token embedding Parameter itself; with False it is its own"""
     c = cfg_dict(tie=True)
@@ -368,7 +382,9 @@ def gpt_ties_weights_when_configured(impl, device):
     expect(not untied["tied"], "with tie_weights=False, out_head must have its own weight")
 
 
-@check("gpt_model_tests")
+@check("gpt_model_tests",
+       contract=('Building it must work under `with torch.device("meta"):`',
+                 "read none of their values in __init__"))
 def gpt2_small_has_124m_parameters(impl, device):
     """GPT2_SMALL's configuration gives exactly 124,439,808 parameters tied (built on the meta device)"""
     small = cfg_dict(vocab=50257, ctx=1024, emb=768, heads=12, layers=12, drop=0.1, tie=True)
@@ -385,7 +401,8 @@ def gpt2_small_has_124m_parameters(impl, device):
            f"untied, GPT-2 small has {untied:,} parameters; it should add exactly one 50257 x 768 head")
 
 
-@check("gpt_model_tests")
+@check("gpt_model_tests",
+       contract=("Raise ValueError when seq > context_length", "Create new tensors on the device of idx"))
 def gpt_handles_odd_sizes(impl, device):
     """one token, a full context and a batch of one work; everything moves with .to(device); too long raises"""
     c = cfg_dict(ctx=10)
@@ -400,7 +417,7 @@ def gpt_handles_odd_sizes(impl, device):
                   what="11 tokens with context_length=10", why="there are only context_length position embeddings")
 
 
-@check("gpt_model_tests")
+@check("gpt_model_tests", contract=("drop_emb (nn.Dropout)", "dropout"))
 def gpt_dropout_only_in_training(impl, device):
     """with drop_rate=0.5 the model is exact in eval() mode and random in train() mode"""
     c = cfg_dict(drop=0.5)
@@ -411,7 +428,7 @@ def gpt_dropout_only_in_training(impl, device):
         "apply drop_emb after the embeddings")
 
 
-@check("gpt_model_tests")
+@check("gpt_model_tests", contract=("causality",))
 def gpt_is_causal(impl, device):
     """changing a later token never changes the logits of earlier positions"""
     c = cfg_dict()
@@ -425,7 +442,7 @@ def gpt_is_causal(impl, device):
                  hint="the future leaks in: every sub-layer must treat each position on its own or causally")
 
 
-@check("gpt_model_tests")
+@check("gpt_model_tests", contract=("gradients",))
 def gpt_gradients_match_autograd(impl, device):
     """a backward pass reaches every parameter with the gradients GPT2LMHeadModel gets, tied or not"""
     for tie in (False, True):
@@ -436,7 +453,7 @@ def gpt_gradients_match_autograd(impl, device):
         expect_reference_gradients(got, lambda p: reference_logits(p, c, ids, "cpu"), device)
 
 
-@check("gpt_model_tests")
+@check("gpt_model_tests", contract=("half precision",))
 def gpt_runs_in_half_precision(impl, device):
     """in half precision (bfloat16 on CPU, float16 on CUDA) the logits keep that dtype and stay close"""
     dtype = HALF[torch.device(device).type]
@@ -478,7 +495,9 @@ def expect_same_logits_as_transformers(impl, spec: dict, device: str, seed: int,
     return got
 
 
-@check("load_gpt2_weights_tests", points=2)
+@check("load_gpt2_weights_tests", points=2,
+       contract=("Transpose the Conv1D weights",
+                 "it produces exactly the logits Hugging Face's implementation does"))
 def load_gives_transformers_logits(impl, device):
     """a checkpoint saved by transformers loads into GPTModel and gives GPT2LMHeadModel's logits (to 1e-5 of their size)"""
     expect_same_logits_as_transformers(impl, dict(initializer_range=0.2), device, 40, "an untied 2-block checkpoint")
@@ -486,7 +505,9 @@ def load_gives_transformers_logits(impl, device):
                                        "a 3-block checkpoint")
 
 
-@check("load_gpt2_weights_tests")
+@check("load_gpt2_weights_tests",
+       contract=("skip it when your head is tied: it is the token embedding",
+                 "so your model keeps its own parameters"))
 def load_tied_checkpoint(impl, device):
     """a tied checkpoint (GPT-2's own layout) loads, and the model's head stays tied to its embedding"""
     got = expect_same_logits_as_transformers(impl, dict(tie_word_embeddings=True, initializer_range=0.2), device, 42,
@@ -495,7 +516,8 @@ def load_tied_checkpoint(impl, device):
                         "the parameters with .copy_(), do not replace them")
 
 
-@check("load_gpt2_weights_tests")
+@check("load_gpt2_weights_tests",
+       contract=("Raise ValueError (naming the parameter) when a shape does not fit, and when the number of blocks differs",))
 def load_rejects_mismatched_checkpoint(impl, device):
     """a checkpoint with another number of blocks raises ValueError instead of loading part of the model"""
     ids = torch.zeros(1, 3, dtype=torch.long)

@@ -32,7 +32,8 @@ def reference_count(model, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-@check("count_parameters_tests")
+@check("count_parameters_tests",
+       contract=("The number of scalar parameters in `model`, as a Python int", "counts once"))
 def counts_every_parameter_once(impl, device):
     """count_parameters counts every parameter once, tied weights included, as a Python int"""
     for spec in (dict(seed=1, tie_word_embeddings=True), dict(seed=2, n_layer=1, vocab_size=57)):
@@ -49,7 +50,8 @@ def counts_every_parameter_once(impl, device):
         fail(f"count_parameters returned {'more' if got > want else 'fewer'} parameters than the model has")
 
 
-@check("count_parameters_tests")
+@check("count_parameters_tests",
+       contract=("With trainable_only=True, count only the parameters that have requires_grad=True",))
 def trainable_only_counts_trainable(impl, device):
     """trainable_only=True counts only parameters with requires_grad; False counts all of them"""
     spec, frozen = dict(seed=3), ("transformer.wte", "transformer.wpe")
@@ -65,7 +67,7 @@ def trainable_only_counts_trainable(impl, device):
                   "frozen parameters still belong to the model"))
 
 
-@check("count_parameters_tests")
+@check("count_parameters_tests", contract=("built on the meta device",))
 def counts_gpt2_small_without_memory(impl, device):
     """count_parameters works on a full GPT-2 small built on the meta device (no weights in memory)"""
     got = expect_int(impl.call("count_parameters", {}, meta=True), "count_parameters(gpt2_small)")
@@ -75,7 +77,7 @@ def counts_gpt2_small_without_memory(impl, device):
 
 
 # --- greedy_next_token --------------------------------------------------------------------------------------
-@check("greedy_next_token_tests")
+@check("greedy_next_token_tests", contract=("shape (batch,), dtype torch.long, on the same device",))
 def greedy_shape_dtype_device(impl, device):
     """greedy_next_token returns one token id per row: shape (batch,), dtype int64, on the input's device"""
     for rows, vocab in ((5, 37), (1, 12)):
@@ -84,7 +86,7 @@ def greedy_shape_dtype_device(impl, device):
                       dtype=torch.long, device=device)
 
 
-@check("greedy_next_token_tests")
+@check("greedy_next_token_tests", contract=("Returns the id of the highest-scoring token of each row",))
 def greedy_picks_highest(impl, device):
     """greedy_next_token picks the highest logit of each row"""
     for rows, vocab in ((6, 40), (9, 4)):  # a batch larger than the vocabulary catches the wrong axis
@@ -97,7 +99,7 @@ def greedy_picks_highest(impl, device):
 
 
 # --- apply_temperature --------------------------------------------------------------------------------------
-@check("apply_temperature_tests")
+@check("apply_temperature_tests", contract=("Divide the logits by `temperature`",))
 def temperature_divides_logits(impl, device):
     """apply_temperature divides the logits by the temperature and keeps shape, dtype and device"""
     logits = torch.randn(3, 17, generator=make_generator(30))
@@ -110,7 +112,7 @@ def temperature_divides_logits(impl, device):
         expect_close(out, logits / t, f"apply_temperature(logits, {t})", device, hint)
 
 
-@check("apply_temperature_tests")
+@check("apply_temperature_tests", contract=("return a new tensor (the input is left unchanged)",))
 def temperature_leaves_input_alone(impl, device):
     """apply_temperature returns a new tensor and leaves the caller's logits unchanged"""
     logits = torch.randn(2, 9, generator=make_generator(31))
@@ -122,7 +124,7 @@ def temperature_leaves_input_alone(impl, device):
                                      "div_): return a new tensor, the caller still needs the original")
 
 
-@check("apply_temperature_tests")
+@check("apply_temperature_tests", contract=("Raise ValueError if temperature <= 0",))
 def temperature_rejects_nonpositive(impl, device):
     """apply_temperature raises ValueError for a temperature <= 0"""
     logits = torch.randn(2, 5, generator=make_generator(32))
@@ -137,7 +139,7 @@ def _finite_per_row(out: torch.Tensor) -> list[int]:
     return torch.isfinite(out).sum(dim=-1).tolist()
 
 
-@check("top_k_filter_tests")
+@check("top_k_filter_tests", contract=("Keep the k largest logits of each row (last axis) and set all others to -inf",))
 def top_k_keeps_exactly_k(impl, device):
     """top_k_filter leaves exactly k finite logits per row and sets the rest to -inf"""
     logits = spread_logits(4, 20, seed=40)
@@ -156,7 +158,7 @@ def top_k_keeps_exactly_k(impl, device):
                + (" (off by one?)" if any(abs(c - k) == 1 for c in counts) else ""))
 
 
-@check("top_k_filter_tests")
+@check("top_k_filter_tests", contract=("Keep the k largest logits of each row (last axis)",))
 def top_k_keeps_the_largest(impl, device):
     """top_k_filter keeps the k largest logits of each row, unchanged and in place"""
     logits = spread_logits(5, 16, seed=41)
@@ -169,7 +171,7 @@ def top_k_keeps_the_largest(impl, device):
     expect(torch.equal(out[top], logits[top]), "top_k_filter changed the values it kept; only remove the others")
 
 
-@check("top_k_filter_tests")
+@check("top_k_filter_tests", contract=("If k >= the vocabulary size, nothing is removed", "Raise ValueError if k < 1"))
 def top_k_edge_cases(impl, device):
     """top_k_filter: k=1 keeps the argmax, k >= vocabulary size changes nothing, k < 1 raises ValueError"""
     logits = spread_logits(3, 10, seed=42)
@@ -186,7 +188,7 @@ def top_k_edge_cases(impl, device):
                   why="keeping no token leaves nothing to sample")
 
 
-@check("top_k_filter_tests")
+@check("top_k_filter_tests", contract=("return a new tensor",))
 def top_k_leaves_input_alone(impl, device):
     """top_k_filter returns a new tensor and leaves the caller's logits unchanged"""
     res = impl.call("top_k_filter", spread_logits(2, 8, seed=43), 3, device)
@@ -212,7 +214,7 @@ def expect_frequencies(samples: torch.Tensor, probs: torch.Tensor, what: str) ->
            "distribution")
 
 
-@check("sample_next_token_tests")
+@check("sample_next_token_tests", contract=("shape (batch,), dtype torch.long, on its device",))
 def sample_shape_dtype_device(impl, device):
     """sample_next_token returns one valid token id per row: shape (batch,), int64, on the input's device"""
     out = impl.call("sample_next_token", spread_logits(6, 11, seed=50), device, seed=1)
@@ -221,7 +223,7 @@ def sample_shape_dtype_device(impl, device):
     expect(bool(((out >= 0) & (out < 11)).all()), "sample_next_token returned ids outside the vocabulary")
 
 
-@check("sample_next_token_tests")
+@check("sample_next_token_tests", contract=("temperature == 0 means greedy decoding",))
 def sample_temperature_zero_is_greedy(impl, device):
     """temperature=0 picks the argmax, and a tiny positive temperature does too"""
     logits = spread_logits(8, 13, seed=51)
@@ -233,7 +235,8 @@ def sample_temperature_zero_is_greedy(impl, device):
                + (" (treat temperature == 0 as greedy decoding)" if t == 0 else ""))
 
 
-@check("sample_next_token_tests")
+@check("sample_next_token_tests",
+       contract=("Otherwise apply the temperature", "sample from the softmax with torch.multinomial"))
 def sample_frequencies_match_softmax(impl, device):
     """sampled frequencies follow softmax(logits / temperature)"""
     row = torch.randn(8, generator=make_generator(52)) * 1.5
@@ -243,7 +246,8 @@ def sample_frequencies_match_softmax(impl, device):
         expect_frequencies(out, torch.softmax(row / t, dim=-1), f"sample_next_token(temperature={t})")
 
 
-@check("sample_next_token_tests")
+@check("sample_next_token_tests",
+       contract=("then top-k filtering (when top_k is given), then sample from the softmax",))
 def sample_top_k_renormalises(impl, device):
     """with top_k, only the k most likely tokens are sampled, in proportion to their probabilities"""
     row = torch.randn(8, generator=make_generator(53))
@@ -253,7 +257,8 @@ def sample_top_k_renormalises(impl, device):
     expect_frequencies(out, torch.softmax(row.masked_fill(~keep, float("-inf")), -1), "sample_next_token(top_k=3)")
 
 
-@check("sample_next_token_tests")
+@check("sample_next_token_tests",
+       contract=("using `generator` for the randomness", "without touching anybody else's random state"))
 def sample_uses_generator(impl, device):
     """sampling draws from the generator it is given: same seed, same tokens, whatever the global RNG"""
     logits = torch.randn(64, 8, generator=make_generator(54))
@@ -290,7 +295,8 @@ def expect_generated(impl, result: dict, prompt: torch.Tensor, new: int, device:
     return out
 
 
-@check("generate_tests")
+@check("generate_tests",
+       contract=("Append up to max_new_tokens tokens to input_ids (batch, seq) and return the whole sequences",))
 def generate_greedy_matches_transformers(impl, device):
     """greedy generate returns the prompt plus max_new_tokens tokens, equal to transformers' generate"""
     spec = dict(seed=60)
@@ -302,7 +308,8 @@ def generate_greedy_matches_transformers(impl, device):
                                    "use the logits of the last position, logits[:, -1, :], at every step")
 
 
-@check("generate_tests")
+@check("generate_tests",
+       contract=("feed the model at most its context length of tokens (the last model.config.n_positions)",))
 def generate_crops_to_context(impl, device):
     """generate keeps going past the model's context length by feeding only the last context-length tokens"""
     spec, ctx = dict(seed=61, n_positions=16), 16
@@ -324,7 +331,8 @@ def generate_crops_to_context(impl, device):
                    "(input_ids[:, -context_length:]), not the first ones")
 
 
-@check("generate_tests")
+@check("generate_tests",
+       contract=("a row that has produced it keeps producing it, and generation stops early once every row has",))
 def generate_stops_at_eos(impl, device):
     """generate stops once every row has produced eos_token_id, and pads finished rows with it"""
     spec = dict(seed=62)
@@ -347,7 +355,7 @@ def generate_stops_at_eos(impl, device):
                                              "that row must be eos_token_id too")
 
 
-@check("generate_tests")
+@check("generate_tests", contract=("choose the next token with sample_next_token",))
 def generate_sampling_reproducible(impl, device):
     """sampled generation honours temperature, top_k and the generator"""
     spec = dict(seed=63)

@@ -91,7 +91,9 @@ def ref_simple_decode(tokens: list[str]) -> str:
     return re.sub(r" ([.,:;?!])", r"\1", " ".join(tokens))
 
 
-@check("split_words_tests", uses_device=False)
+@check("split_words_tests", uses_device=False,
+       contract=("a word is a run of letters, digits or underscores",
+                 "every other non-space character is a token of its own", "dropping whitespace"))
 def split_words_follows_the_rule(impl, device):
     """split_words keeps runs of \\w characters together and every other non-space character apart"""
     for text in SIMPLE_TEXTS:
@@ -104,7 +106,8 @@ def split_words_follows_the_rule(impl, device):
             fail(f"split_words splits {describe_text(text)} differently from the rule; look at how it treats {kinds}")
 
 
-@check("split_words_tests", uses_device=False)
+@check("split_words_tests", uses_device=False,
+       contract=("a special token written <|name|> (name made of \\w characters, e.g. <|endoftext|>) stays one token",))
 def split_words_keeps_special_tokens(impl, device):
     """split_words keeps <|name|> special tokens whole, and only well-formed ones"""
     for text in ["a<|endoftext|>b", "<|unk|> <|endoftext|><|endoftext|>", "<|endoftext|", "<| x |> <||> <|a-b|>"]:
@@ -114,7 +117,9 @@ def split_words_keeps_special_tokens(impl, device):
                                        "one as ordinary punctuation and words")
 
 
-@check("simple_tokenizer_tests", uses_device=False)
+@check("simple_tokenizer_tests", uses_device=False,
+       contract=("the distinct tokens of split_words(text) in sorted order",
+                 'then the special tokens "<|endoftext|>" and "<|unk|>", in that order'))
 def simple_vocab_is_sorted_with_specials_last(impl, device):
     """SimpleTokenizer's vocabulary is its sorted tokens, then <|endoftext|> and <|unk|>"""
     train = " ".join(SIMPLE_TEXTS) + " zebra apple Zebra"
@@ -129,7 +134,7 @@ def simple_vocab_is_sorted_with_specials_last(impl, device):
     expect(got["id_to_str"] == {i: t for t, i in want.items()}, "id_to_str must be the inverse of str_to_id")
 
 
-@check("simple_tokenizer_tests", uses_device=False)
+@check("simple_tokenizer_tests", uses_device=False, contract=("if the text contains them, they are not counted twice",))
 def simple_vocab_counts_specials_once(impl, device):
     """a training text that contains special tokens does not give them two ids"""
     train = "one<|endoftext|>two <|unk|> three"
@@ -138,7 +143,8 @@ def simple_vocab_counts_specials_once(impl, device):
            "when the training text contains <|endoftext|> or <|unk|>, they must still appear once, at the end")
 
 
-@check("simple_tokenizer_tests", uses_device=False)
+@check("simple_tokenizer_tests", uses_device=False,
+       contract=('tokens missing from the vocabulary become the id of "<|unk|>"',))
 def simple_encode_maps_unknown_words(impl, device):
     """encode gives known tokens their ids and unknown ones the id of <|unk|>"""
     train = "the cat sat on the mat. the dog sat!"
@@ -151,7 +157,8 @@ def simple_encode_maps_unknown_words(impl, device):
                             f"{sum(t not in vocab for t in ref_split(text))} unknown tokens")
 
 
-@check("simple_tokenizer_tests", uses_device=False)
+@check("simple_tokenizer_tests", uses_device=False,
+       contract=("tokens joined with single spaces, then the space before each of . , : ; ? ! removed",))
 def simple_decode_joins_with_spacing_rule(impl, device):
     """decode joins tokens with spaces and removes the space before . , : ; ? !"""
     train = "Hello, world. Is this-- a test? Yes: it is; (really)!"
@@ -167,7 +174,9 @@ def simple_decode_joins_with_spacing_rule(impl, device):
 
 
 # --- CharTokenizer ------------------------------------------------------------------------------------------------
-@check("char_tokenizer_tests", uses_device=False)
+@check("char_tokenizer_tests", uses_device=False,
+       contract=("the vocabulary is the sorted distinct characters of a training text",
+                 "decoding gives back the exact text"))
 def char_vocab_sorted_and_round_trips(impl, device):
     """CharTokenizer's vocabulary is the sorted characters; every known string round-trips"""
     train = "To be, or not to be:\n\tthat is the question. Ünïcödé 東京 👋"
@@ -183,7 +192,8 @@ def char_vocab_sorted_and_round_trips(impl, device):
         expect(back == text, "decode(encode(text)) must give text back")
 
 
-@check("char_tokenizer_tests", uses_device=False)
+@check("char_tokenizer_tests", uses_device=False,
+       contract=("encode(text) raises ValueError, naming the character, for a character outside the vocabulary",))
 def char_rejects_unknown_characters(impl, device):
     """encode raises ValueError that names a character outside the vocabulary"""
     err = expect_raises(impl, "ValueError", "char_tokenizer", "abc", ["abcz"], what="encode('abcz')",
@@ -196,7 +206,7 @@ def random_ids(rng: random.Random, n: int, alphabet: int) -> list[int]:
     return [rng.randrange(alphabet) for _ in range(n)]
 
 
-@check("get_pair_counts_tests", uses_device=False)
+@check("get_pair_counts_tests", uses_device=False, contract=("Count each pair of adjacent ids",))
 def pair_counts_count_every_adjacent_pair(impl, device):
     """get_pair_counts counts every adjacent pair, repeated and overlapping ones too"""
     rng = inputs.Random(2)
@@ -208,7 +218,8 @@ def pair_counts_count_every_adjacent_pair(impl, device):
                             f" pairs where there are {sum(want.values())}")
 
 
-@check("get_pair_counts_tests", uses_device=False)
+@check("get_pair_counts_tests", uses_device=False,
+       contract=("If `counts` is given, add to it (in place) and return it",))
 def pair_counts_add_to_given_counts(impl, device):
     """with counts given, get_pair_counts adds to that dict and returns it"""
     ids, start = [3, 4, 3, 4, 9], {(3, 4): 10, (7, 7): 1}
@@ -218,7 +229,8 @@ def pair_counts_add_to_given_counts(impl, device):
     expect(got["given_after"] == want, "the given counts must end up with the new pairs added to the old counts")
 
 
-@check("merge_pair_tests", uses_device=False)
+@check("merge_pair_tests", uses_device=False,
+       contract=("scanning left to right", "return a new list", "Occurrences do not overlap"))
 def merge_pair_replaces_left_to_right(impl, device):
     """merge_pair replaces every non-overlapping occurrence, left to right, in a new list"""
     def ref(ids, pair, new):
@@ -241,7 +253,7 @@ def merge_pair_replaces_left_to_right(impl, device):
         expect(got["merged"] == ref(ids, pair, 999), f"merge_pair gives {first_difference(got['merged'], ref(ids, pair, 999))}")
 
 
-@check("merge_pair_tests", uses_device=False)
+@check("merge_pair_tests", uses_device=False, contract=("Replace every occurrence of `pair` in ids",))
 def merge_pair_edges(impl, device):
     """merge_pair handles empty and one-id lists, and pairs at either end"""
     for ids, pair, want in [([], (1, 2), []), ([7], (7, 7), [7]), ([1, 2], (1, 2), [9]), ([3, 1, 2], (1, 2), [3, 9]),
@@ -294,7 +306,8 @@ def expect_merges(got, want, what: str) -> None:
     fail(f"train_bpe on {what}: merge {k} of {len(want)} differs from the reference (the first {k} agree)")
 
 
-@check("train_bpe_tests", uses_device=False)
+@check("train_bpe_tests", uses_device=False,
+       contract=("merge k creates token id 256 + k", "Stop early when no pair is left"))
 def train_matches_reference_on_small_texts(impl, device):
     """train_bpe learns the reference merges on small texts, stopping when no pair is left"""
     for text, n in [("aaab", 10), ("abababab abab", 6), (" low" * 5 + " lower" * 2 + " newest" * 6, 12),
@@ -302,14 +315,15 @@ def train_matches_reference_on_small_texts(impl, device):
         expect_merges(impl.call("train_bpe", text, n), ref_train(text, n), f"a {len(text)}-character text")
 
 
-@check("train_bpe_tests", uses_device=False)
+@check("train_bpe_tests", uses_device=False, contract=("ties broken by the smallest pair (a, b) of token ids",))
 def train_breaks_ties_by_smallest_pair(impl, device):
     """among equally frequent pairs, train_bpe merges the smallest pair of ids first"""
     for text, n in [("zy xw vu ba", 4), ("dc ba dc ba", 3), ("qqpp ppqq", 4)]:
         expect_merges(impl.call("train_bpe", text, n), ref_train(text, n), "a text where pairs tie")
 
 
-@check("train_bpe_tests", uses_device=False)
+@check("train_bpe_tests", uses_device=False,
+       contract=("count pairs within pieces only (each piece as often as it occurs)",))
 def train_counts_pairs_within_pieces(impl, device):
     """train_bpe never merges across the pieces GPT-2's pattern cuts, and weighs pieces by frequency"""
     text = "dog. dog! dog? cat... cat's 123 4567\n\n  dog\tdog" * 3
@@ -320,7 +334,7 @@ def train_counts_pairs_within_pieces(impl, device):
     expect_merges(got, ref_train(text, 25), "a text of repeated words and punctuation")
 
 
-@check("train_bpe_tests", uses_device=False)
+@check("train_bpe_tests", uses_device=False, contract=("Training on megabytes needs the incremental version",))
 def train_matches_reference_on_the_corpus(impl, device):
     """train_bpe learns the reference's merges on a slice of the course corpus"""
     text = corpus("train")[:40_000]
@@ -335,7 +349,8 @@ def toy_ranks(merges: list[tuple[bytes, bytes]]) -> dict[bytes, int]:
     return ranks
 
 
-@check("bpe_encode_piece_tests", uses_device=False)
+@check("bpe_encode_piece_tests", uses_device=False,
+       contract=("merge the adjacent pair with the lowest rank until none is in `ranks`",))
 def piece_matches_tiktoken(impl, device):
     """bpe_encode_piece with GPT-2's ranks encodes pre-tokens exactly like tiktoken"""
     rng = inputs.Random(4)
@@ -348,7 +363,8 @@ def piece_matches_tiktoken(impl, device):
     expect(wrong == 0, f"bpe_encode_piece differs from GPT-2's tokenizer on {wrong} of {len(pieces)} pre-tokens")
 
 
-@check("bpe_encode_piece_tests", uses_device=False)
+@check("bpe_encode_piece_tests", uses_device=False,
+       contract=("merging whichever pair comes first in the text does not",))
 def piece_merges_lowest_rank_first(impl, device):
     """bpe_encode_piece merges the lowest-ranked pair first, not the leftmost mergeable one"""
     ranks = toy_ranks([(b"c", b"d"), (b"b", b"c"), (b"a", b"b"), (b"ab", b"cd"), (b"e", b"e")])
@@ -361,7 +377,7 @@ def piece_merges_lowest_rank_first(impl, device):
                             "ranks), then look again")
 
 
-@check("bpe_encode_piece_tests", uses_device=False)
+@check("bpe_encode_piece_tests", uses_device=False, contract=("Empty input -> []", "start from its single bytes"))
 def piece_edges(impl, device):
     """bpe_encode_piece handles empty input, single bytes and bytes that are not valid UTF-8"""
     pieces = [b"", b"a", b"\xff", b"\xff\xfe\x00", "é".encode()[:1]]
@@ -383,7 +399,9 @@ HARD_CASES = {
 }
 
 
-@check("bpe_tokenizer_tests", uses_device=False)
+@check("bpe_tokenizer_tests", uses_device=False,
+       contract=("equal to OpenAI's `tiktoken` token for token",
+                 "pre-split with the pattern, each piece encoded with bpe_encode_piece"))
 def bpe_matches_tiktoken_on_validation_split(impl, device):
     """BPETokenizer with GPT-2's ranks equals tiktoken on the whole validation split"""
     text = corpus("val")
@@ -392,7 +410,7 @@ def bpe_matches_tiktoken_on_validation_split(impl, device):
     expect(got == want, f"on the validation split, BPETokenizer.encode gives {first_difference(got, want)}")
 
 
-@check("bpe_tokenizer_tests", uses_device=False)
+@check("bpe_tokenizer_tests", uses_device=False, contract=("equal to OpenAI's `tiktoken` token for token",))
 def bpe_matches_tiktoken_on_hard_cases(impl, device):
     """BPETokenizer equals tiktoken on spaces, newlines, digits, contractions, emoji, accents, CJK and ''"""
     names = list(HARD_CASES)
@@ -402,7 +420,10 @@ def bpe_matches_tiktoken_on_hard_cases(impl, device):
     expect(not wrong, f"BPETokenizer.encode differs from GPT-2's tokenizer on: {', '.join(wrong)}")
 
 
-@check("bpe_tokenizer_tests", uses_device=False)
+@check("bpe_tokenizer_tests", uses_device=False,
+       contract=('special tokens named in allowed_special (or all of them when it is "all") become their ids',
+                 "special-looking text included, is ordinary text",
+                 "Raise ValueError for an allowed_special that is not one of the tokenizer's special tokens"))
 def bpe_special_tokens_only_when_allowed(impl, device):
     """special tokens become one id only when allowed; repeated, adjacent and broken ones are handled"""
     specials = {**GPT2_SPECIAL_TOKENS, "<|fim|>": 50257}
@@ -423,7 +444,9 @@ def bpe_special_tokens_only_when_allowed(impl, device):
                   what="encode(text, allowed_special={'<|nope|>'})", why="it is not one of the tokenizer's special tokens")
 
 
-@check("bpe_tokenizer_tests", uses_device=False)
+@check("bpe_tokenizer_tests", uses_device=False,
+       contract=("the tokens' bytes joined (a special token's bytes are its text in UTF-8)",
+                 'decoded as UTF-8 with errors="replace"'))
 def bpe_decodes_bytes_like_tiktoken(impl, device):
     """decode joins bytes before decoding: split characters, invalid UTF-8 and special ids decode like tiktoken"""
     enc = gpt2()
@@ -438,7 +461,7 @@ def bpe_decodes_bytes_like_tiktoken(impl, device):
                                         "decode them once with errors='replace'")
 
 
-@check("bpe_tokenizer_tests", uses_device=False)
+@check("bpe_tokenizer_tests", uses_device=False, contract=("For every string, decode(encode(text)) == text",))
 def bpe_round_trips_random_unicode(impl, device):
     """on random Unicode text, encode equals tiktoken and decode(encode(text)) == text"""
     enc = gpt2()
@@ -457,7 +480,9 @@ def bpe_round_trips_random_unicode(impl, device):
 
 
 # --- load_gpt2_ranks ---------------------------------------------------------------------------------------------
-@check("load_gpt2_ranks_tests", uses_device=False)
+@check("load_gpt2_ranks_tests", uses_device=False,
+       contract=("GPT-2's ranks (bytes -> id) for its 50,256 ordinary tokens (not <|endoftext|>), from encoder.json",
+                 "**not in byte order**"))
 def gpt2_ranks_equal_tiktoken(impl, device):
     """load_gpt2_ranks gives tiktoken's GPT-2 ranks: 50,256 byte strings and their ids"""
     got = impl.call("load_gpt2_ranks")
@@ -470,7 +495,8 @@ def gpt2_ranks_equal_tiktoken(impl, device):
                        "back into its byte with the inverse of bytes_to_unicode() (not str.encode)")
 
 
-@check("load_gpt2_ranks_tests", uses_device=False)
+@check("load_gpt2_ranks_tests", uses_device=False,
+       contract=('merge k (line k after the version line, "left right") must produce the token with id 256 + k; raise ValueError if it does not',))
 def gpt2_ranks_reject_mismatched_files(impl, device):
     """load_gpt2_ranks raises ValueError when the merges file disagrees with encoder.json"""
     expect_raises(impl, "ValueError", "load_gpt2_ranks", corrupt_merges=True, works=((), {}),
@@ -483,7 +509,9 @@ def random_cuts(text: str, rng: random.Random, n: int) -> list[str]:
     return [text[a:b] for a, b in zip([0] + cuts, cuts + [len(text)])]
 
 
-@check("encode_iterable_tests", uses_device=False)
+@check("encode_iterable_tests", uses_device=False,
+       contract=("The result must equal encoding the whole text at once, wherever the pieces are cut",
+                 "a piece may end anywhere, even inside a word or a special token"))
 def iterable_equals_encoding_the_whole_text(impl, device):
     """encode_iterable gives the ids of the whole text, wherever the pieces are cut"""
     rng = inputs.Random(6)
@@ -502,7 +530,7 @@ def iterable_equals_encoding_the_whole_text(impl, device):
                                     "must wait for the rest")
 
 
-@check("encode_iterable_tests", uses_device=False)
+@check("encode_iterable_tests", uses_device=False, contract=("reading `pieces` lazily",))
 def iterable_streams_lazily(impl, device):
     """encode_iterable yields ids before it has read all of its input"""
     lines = [f"Line {i}: the quick brown fox jumps over the lazy dog.\n" for i in range(5000)]
@@ -513,7 +541,8 @@ def iterable_streams_lazily(impl, device):
 
 
 # --- chars_per_token ---------------------------------------------------------------------------------------------
-@check("chars_per_token_tests", uses_device=False)
+@check("chars_per_token_tests", uses_device=False,
+       contract=("characters per token, as a Python float", "Raise ValueError for an empty text"))
 def chars_per_token_measures_compression(impl, device):
     """chars_per_token divides characters by tokens, as a float, and rejects empty text"""
     text = corpus("val")[:5000] + " 東京 👋"
@@ -530,7 +559,8 @@ def window_count(n: int, max_length: int, stride: int) -> int:
     return len(range(0, n - max_length, stride))  # a window starting at s needs ids s .. s + max_length
 
 
-@check("sliding_window_dataset_tests", uses_device=False)
+@check("sliding_window_dataset_tests", uses_device=False,
+       contract=("Only windows that fit entirely (max_length + 1 ids) are kept",))
 def windows_count_every_edge_case(impl, device):
     """len() counts exactly the windows that fit, for every length, max_length and stride up to 9"""
     wrong = []
@@ -545,7 +575,8 @@ def windows_count_every_edge_case(impl, device):
              "starts 0, stride, 2*stride, ... whose window and its target (max_length + 1 ids) fit")
 
 
-@check("sliding_window_dataset_tests", uses_device=False)
+@check("sliding_window_dataset_tests", uses_device=False,
+       contract=("Window i starts at i * stride", "its target the max_length ids one position later"))
 def windows_hold_inputs_and_shifted_targets(impl, device):
     """window i holds ids from i*stride, and its target is the same window shifted by one"""
     ids = torch.randint(0, 50257, (103,), generator=make_generator(7))
@@ -564,7 +595,7 @@ def windows_hold_inputs_and_shifted_targets(impl, device):
                    "targets must be the inputs shifted by one position (the next token at every position)")
 
 
-@check("sliding_window_dataset_tests", uses_device=False)
+@check("sliding_window_dataset_tests", uses_device=False, contract=("both 1-d torch.long tensors",))
 def windows_are_long_tensors_from_any_input(impl, device):
     """items are torch.long whatever the input (a list, an int32 tensor)"""
     for ids in [torch.arange(20, dtype=torch.int32), list(range(20)), torch.arange(20)]:
@@ -574,7 +605,9 @@ def windows_are_long_tensors_from_any_input(impl, device):
         expect_tensor(y, "targets", shape=(4,), dtype=torch.long)
 
 
-@check("sliding_window_dataset_tests", uses_device=False)
+@check("sliding_window_dataset_tests", uses_device=False,
+       contract=("Raise ValueError if max_length < 1 or stride < 1",
+                 "an index past the end (or before the start) raises IndexError"))
 def windows_reject_bad_arguments(impl, device):
     """bad max_length or stride raise ValueError; an index past the end raises IndexError"""
     for max_length, stride in [(0, 1), (4, 0), (-1, 2)]:
@@ -600,7 +633,8 @@ def expect_batches(got: list, want: list, what: str) -> None:
         expect(torch.equal(x, wx) and torch.equal(y, wy), f"{what}: the batches hold other windows than expected")
 
 
-@check("create_dataloader_tests", uses_device=False)
+@check("create_dataloader_tests", uses_device=False,
+       contract=("batches of shape (batch_size, max_length) over SlidingWindowDataset",))
 def loader_batches_in_order_without_shuffle(impl, device):
     """without shuffling, batches are consecutive windows, shaped (batch_size, max_length)"""
     ids = list(range(1000, 1100))
@@ -610,7 +644,7 @@ def loader_batches_in_order_without_shuffle(impl, device):
     expect_batches(got["batches"], want, "with shuffle=False, drop_last=False")
 
 
-@check("create_dataloader_tests", uses_device=False)
+@check("create_dataloader_tests", uses_device=False, contract=("drop_last: bool = True",))
 def loader_drop_last_controls_the_last_batch(impl, device):
     """drop_last decides whether a last, smaller batch is kept"""
     ids = list(range(101))  # 20 windows of 5: batches of 6 leave 2 over
@@ -621,7 +655,9 @@ def loader_drop_last_controls_the_last_batch(impl, device):
                f"with drop_last={drop_last}, 20 windows in batches of 6 make {n} batches, not {len(got['batches'])}")
 
 
-@check("create_dataloader_tests", uses_device=False)
+@check("create_dataloader_tests", uses_device=False,
+       contract=("drawn from `generator` alone", "the same seed gives the same batches",
+                 "can prepare them in background workers"))
 def loader_shuffles_with_the_given_generator(impl, device):
     """with shuffle=True, the generator alone decides the order (same seed, same batches; another seed, another
     order), every batch holds distinct windows, and workers are passed on"""
@@ -656,7 +692,8 @@ def loader_shuffles_with_the_given_generator(impl, device):
 
 
 # --- GPTEmbedding ------------------------------------------------------------------------------------------------
-@check("gpt_embedding_tests")
+@check("gpt_embedding_tests",
+       contract=("tok_emb of each id plus pos_emb of its position 0 .. seq - 1, on the device of token_ids",))
 def embedding_adds_token_and_position_vectors(impl, device):
     """GPTEmbedding returns tok_emb(ids) + pos_emb(positions), (batch, seq, dim), on the ids' device"""
     g = make_generator(8)
@@ -674,7 +711,7 @@ def embedding_adds_token_and_position_vectors(impl, device):
             fail("the embeddings differ from tok_emb(ids) + pos_emb(0 .. seq - 1)")
 
 
-@check("gpt_embedding_tests")
+@check("gpt_embedding_tests", contract=("Both are learned",))
 def embedding_gradients_reach_both_tables(impl, device):
     """gradients reach the token rows used and the first seq position rows, and nothing else"""
     ids = torch.tensor([[1, 5, 5], [7, 1, 2]])
@@ -689,7 +726,7 @@ def embedding_gradients_reach_both_tables(impl, device):
            "only the position rows 0 .. seq - 1 get gradients")
 
 
-@check("gpt_embedding_tests")
+@check("gpt_embedding_tests", contract=("Raise ValueError if seq > context_length",))
 def embedding_rejects_sequences_longer_than_context(impl, device):
     """a sequence longer than context_length raises ValueError"""
     expect_raises(impl, "ValueError", "gpt_embedding", (10, 4, 8), torch.zeros(2, 5, dtype=torch.long), device,

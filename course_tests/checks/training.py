@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from course_tests.adapters.training import make_optimizer, tiny_lm, tokens, uninterrupted
 from gradebox import inputs
 from gradebox.checks import builds_on, check
-from gradebox.expect import expect, expect_close, expect_tensor, fail
+from gradebox.expect import expect, expect_close, expect_gradients, expect_tensor, fail
 
 ASSIGNMENT = "05_training"
 builds_on(ASSIGNMENT, "evaluate_tests", ["batch_loss"])
@@ -38,7 +38,8 @@ def reference_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, bat
 
 
 # --- batch_loss -------------------------------------------------------------------------------------------------
-@check("batch_loss_tests")
+@check("batch_loss_tests",
+       contract=("the model reads `tokens[:, :-1]` and must predict", "`tokens[:, 1:]`", "as a 0-dim tensor"))
 def loss_equals_cross_entropy_of_the_next_token(impl, device):
     """batch_loss is F.cross_entropy of the logits for tokens[:, :-1] against tokens[:, 1:], a 0-dim tensor"""
     for number, (batch, length) in [(1, (3, 7)), (2, (1, 1)), (3, (5, 12))]:
@@ -58,7 +59,7 @@ def loss_equals_cross_entropy_of_the_next_token(impl, device):
                      hint="mean cross-entropy over every position: flatten logits to (N, vocab) and targets to (N,)")
 
 
-@check("batch_loss_tests")
+@check("batch_loss_tests", contract=("as a 0-dim tensor with grad",))
 def loss_gradients_match_autograd(impl, device):
     """backpropagating the loss gives every parameter the gradient of the reference loss"""
     seed = inputs.seed(4)
@@ -67,9 +68,7 @@ def loss_gradients_match_autograd(impl, device):
     expect("grads" in got, "the loss must be a differentiable 0-dim tensor")
     model = tiny_lm(seed, "cpu")
     next_token_loss(model, t).backward()
-    for name, p in model.named_parameters():
-        expect(got["grads"][name] is not None, f"no gradient reaches {name}")
-        expect_close(got["grads"][name], p.grad, f"the gradient of {name}", device)
+    expect_gradients(got["grads"], dict(model.named_parameters()), device, "the loss must come from the model's logits")
 
 
 # --- evaluate ---------------------------------------------------------------------------------------------------
@@ -79,7 +78,9 @@ def eval_reference(seed: int, batches: list) -> float:
         return sum(next_token_loss(model, b).item() for b in batches) / len(batches)
 
 
-@check("evaluate_tests")
+@check("evaluate_tests",
+       contract=("The mean batch_loss over `batches` (an iterable of token windows), or over its first max_batches",
+                 "Returns a Python float", "(dropout off)"))
 def evaluate_is_the_mean_loss_in_eval_mode(impl, device):
     """evaluate returns the mean loss over the batches (or the first max_batches) with dropout off, as a float"""
     batches, seed = [tokens(inputs.seed(10 + i)) for i in range(4)], inputs.seed(5)
@@ -95,7 +96,7 @@ def evaluate_is_the_mean_loss_in_eval_mode(impl, device):
                f"with max_batches={max_batches}, evaluate is not the mean loss of the batches it used")
 
 
-@check("evaluate_tests")
+@check("evaluate_tests", contract=("Runs in eval() mode without gradients and restores the mode the model had",))
 def evaluate_restores_mode_and_records_no_graph(impl, device):
     """evaluate runs without autograd and leaves the model in the mode it found it in"""
     batches = [tokens(inputs.seed(20)), tokens(inputs.seed(21))]
@@ -129,7 +130,7 @@ def expect_schedule(impl, args: tuple, steps, what: str) -> None:
         expect(abs(got - want) <= 1e-12 + 1e-9 * abs(want), f"{what}: the learning rate at step {step} is wrong")
 
 
-@check("lr_at_tests", uses_device=False)
+@check("lr_at_tests", uses_device=False, contract=("for `step < warmup_steps`: `max_lr * (step + 1) / warmup_steps`",))
 def lr_warms_up_linearly_from_the_first_step(impl, device):
     """during warmup the rate is max_lr * (step + 1) / warmup_steps: above zero at step 0, max_lr at the end"""
     args = (3e-4, 3e-5, 16, 200)
@@ -138,7 +139,9 @@ def lr_warms_up_linearly_from_the_first_step(impl, device):
     expect_schedule(impl, args, range(0, 17), "warmup")
 
 
-@check("lr_at_tests", uses_device=False)
+@check("lr_at_tests", uses_device=False,
+       contract=("from `max_lr` down to `min_lr` along half a cosine", "for `step >= total_steps`: `min_lr`",
+                 "with `warmup_steps = total_steps` there is no decay"))
 def lr_decays_along_a_cosine_to_the_floor(impl, device):
     """after warmup the rate follows half a cosine from max_lr to min_lr and then stays at min_lr"""
     args = (1e-3, 1e-4, 10, 110)
@@ -146,14 +149,17 @@ def lr_decays_along_a_cosine_to_the_floor(impl, device):
     expect_schedule(impl, (6e-4, 0.0, 5, 5), [5, 6, 50], "a schedule that ends with its warmup")
 
 
-@check("lr_at_tests", uses_device=False)
+@check("lr_at_tests", uses_device=False,
+       contract=("With `warmup_steps = 0` there is no warmup (and no division by zero)",))
 def lr_without_warmup(impl, device):
     """with warmup_steps=0 the schedule starts at max_lr and never divides by zero"""
     expect_schedule(impl, (1e-3, 1e-5, 0, 40), [0, 1, 20, 39, 40], "no warmup")
 
 
 # --- param_groups -------------------------------------------------------------------------------------------------
-@check("param_groups_tests", uses_device=False)
+@check("param_groups_tests", uses_device=False,
+       contract=("Two AdamW parameter groups",
+                 "Every trainable parameter appears exactly once; a tied parameter once; a frozen one (requires_grad=False) not at all"))
 def groups_decay_matrices_and_spare_the_rest(impl, device):
     """two groups: every parameter with 2+ dimensions decays, every 1-D one does not; each listed exactly once"""
     got = impl.call("param_groups", 7, 0.1)
@@ -199,21 +205,24 @@ def expect_same_steps(impl, seed: int, batches: list, device: str, max_grad_norm
                      hint="zero the gradients, backward, clip, then step")
 
 
-@check("train_step_tests")
+@check("train_step_tests",
+       contract=("clear the old gradients (PyTorch *adds* into `.grad`), compute the loss, backpropagate, clip the gradients",))
 def step_equals_zero_grad_backward_clip_step(impl, device):
     """three steps equal PyTorch's zero_grad, backward, clip_grad_norm_, step sequence, with AdamW"""
     batches = [tokens(inputs.seed(30 + i)) for i in range(3)]
     expect_same_steps(impl, inputs.seed(8), batches, device, 1.0, 0.05, "adamw", "three AdamW steps")
 
 
-@check("train_step_tests")
+@check("train_step_tests",
+       contract=("returns (loss, gradient norm before clipping) as Python floats",
+                 "global norm is at most `max_grad_norm`"))
 def step_clips_before_the_update(impl, device):
     """with a tight max_grad_norm the SGD update is exactly the clipped gradient; the unclipped norm is returned"""
     batches = [tokens(inputs.seed(40)), tokens(inputs.seed(41))]
     expect_same_steps(impl, inputs.seed(9), batches, device, 0.05, 1.0, "sgd", "SGD with max_grad_norm=0.05")
 
 
-@check("train_step_tests")
+@check("train_step_tests", contract=("One optimizer step on the batch `tokens`",))
 def step_overfits_one_batch(impl, device):
     """forty steps on one fixed batch drive its loss below half of where it started"""
     batch = tokens(inputs.seed(50), batch=4, length=6)
@@ -238,7 +247,9 @@ STATE_HINTS = {
 }
 
 
-@check("checkpoint_tests", points=2)
+@check("checkpoint_tests", points=2,
+       contract=("the model's parameters", "the optimizer's state", "the step", "the random state",
+                 "return the saved step"))
 def checkpoint_restores_the_whole_state(impl, device):
     """loading into a fresh model, optimizer and generator restores parameters, optimizer moments, the step, and
     both random states exactly"""
@@ -254,7 +265,8 @@ def checkpoint_restores_the_whole_state(impl, device):
                    and torch.equal(restored[key], saved[key]), hint)
 
 
-@check("checkpoint_tests", points=2)
+@check("checkpoint_tests", points=2,
+       contract=("the resumed run takes the same steps, bit for bit, as one that was never interrupted",))
 def resume_continues_bit_identically(impl, device):
     """a run stopped and resumed from its checkpoint ends with the same parameters as one never stopped, bit for
     bit on the CPU"""

@@ -14,6 +14,7 @@ from gradebox.runner import run_check
 from gradebox.student import load_cells
 from trailblaze import mutants, scaffold
 from trailblaze.assignments import all_assignments
+from trailblaze.checklists import unstated
 from trailblaze.coursedir import COURSE, CourseDirectory
 from trailblaze.nbgrader_cli import Nbgrader
 from trailblaze.options import limits_for_students
@@ -63,6 +64,7 @@ def test_a_scaffolded_assignment_fits_together(tmp_path):
         assert checks
         source = notebooks.read(course.source_notebook(assignment))
         assert limits_told(source)
+        assert not unstated(assignment, source), "the template's check names a phrase its exercise lacks"
         solved = load_cells(source, assignment, adapters)
         assert all(run_check(c, solved, "cpu").passed for c in checks)
         for spec in mutants.parse(package / "mutants" / f"{assignment}.toml", assignment):

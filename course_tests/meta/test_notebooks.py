@@ -16,7 +16,7 @@ from gradebox.checks import checks_for
 from gradebox.runner import FAIL, PASS, failed_in
 from gradebox.student import load_cells
 from trailblaze import mutants
-from trailblaze.checklists import checklist
+from trailblaze.checklists import checklist, exercise_texts, plain, unstated
 from trailblaze.coursedir import COURSE, REPO
 
 ASSIGNMENTS = COURSE.assignments()
@@ -128,6 +128,27 @@ def test_every_test_cell_says_what_its_hidden_checks_verify(assignment):
     stale = [notebooks.grade_id(c) for c in release.cells if notebooks.kind(c) == "test"
              and c.source.strip() != checklist(assignment, notebooks.grade_id(c))]
     assert not stale, f"run `python -m trailblaze.checklists`, then `python3 course.py grade`, and commit: {stale}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_check_enforces_only_what_its_exercise_states(assignment):
+    """Each check names the phrases of its contract (gradebox.checks), and each phrase is in the text its student
+    reads for that exercise in the release notebook: the introduction, the prose and the solution's docstring."""
+    missing = unstated(assignment, notebooks.read(COURSE.release_notebook(assignment)))
+    assert not missing, "checks enforce what the release does not say: " + "; ".join(
+        f"{check.id} names no phrase" if not phrase else f"{check.id}: {phrase!r}" for check, phrase in missing)
+
+
+def test_a_phrase_counts_only_in_its_own_exercise_and_only_while_it_is_there():
+    """The contract test can fail: a phrase deleted from the release is reported, and one exercise's text is not
+    another's (softmax's rule about its input is not read into causal_mask's exercise)."""
+    nb = notebooks.read(COURSE.release_notebook("03_attention"))
+    texts = exercise_texts(nb)
+    assert plain("Leave x unchanged") in texts["softmax_tests"]
+    assert plain("Leave x unchanged") not in texts["causal_mask_tests"]
+    for cell in nb.cells:
+        cell.source = cell.source.replace("Leave x unchanged", "Feel free to change x")
+    assert [(c.name, p) for c, p in unstated("03_attention", nb)] == [("softmax_matches_torch", "Leave x unchanged")]
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
