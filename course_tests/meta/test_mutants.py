@@ -50,6 +50,16 @@ def test_every_honest_alternative_passes_every_check(kill_matrix):
     assert not unfair, "honest code loses points:\n" + "\n".join(unfair)
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_exercise_has_an_honest_alternative(assignment):
+    """Each solution cell has at least one honest alternative, so no exercise's checks go unproven for fairness."""
+    nb = notebooks.read(COURSE.source_notebook(assignment))
+    exercises = [notebooks.grade_id(c) for c in nb.cells if notebooks.kind(c) == "solution"]
+    covered = {a.cell for a in mutants.alternatives(assignment)}
+    assert exercises and not set(exercises) - covered, \
+        f"exercises of {assignment} without an honest alternative: {[e for e in exercises if e not in covered]}"
+
+
 def test_the_stored_signatures_are_in_step_with_the_kill_matrix(kill_matrix):
     """What feedback and the class report match students against (trailblaze.misconceptions) is not stale."""
     assignment, matrix = kill_matrix
