@@ -2,8 +2,8 @@
 
 A *check* is a plain function `(impl, device) -> None` that raises `CheckFailure` (gradebox.expect) with a message
 for the student. It declares the nbgrader grade cell it backs, its points, and its *contract*: the phrases of the
-exercise's text (as the student reads it in the release notebook) that state what it enforces. pytest and the hidden part of every
-grade cell run the same registry (through gradebox.runner), so test logic lives in one place.
+exercise's text (as the student reads it in the release notebook) that state what it enforces. pytest and the
+hidden part of every grade cell run the same registry (through gradebox.runner), so test logic lives in one place.
 """
 from __future__ import annotations
 
@@ -37,13 +37,20 @@ def exercise(grade_id: str) -> str:
 
 
 REGISTRY: list[Check] = []
-BUILDS_ON: dict[tuple[str, str], str] = {}  # (assignment, grade_id) -> a note shown when that cell's checks fail
+BUILDS_ON: dict[tuple[str, str], tuple[str, ...]] = {}  # (assignment, grade_id) -> the earlier functions it calls
 
 
 def builds_on(assignment: str, grade_id: str, functions: list[str]) -> None:
-    """Declare that a graded function calls earlier ones, so its failures may be inherited from theirs."""
-    BUILDS_ON[(assignment, grade_id)] = (f"note: this function builds on {', '.join(functions)}; "
-                                         "if their checks fail too, fix those first")
+    """Declare that a graded function calls earlier ones, so its failures may be inherited from theirs (feedback
+    says so), and its visible test may call them too."""
+    BUILDS_ON[(assignment, grade_id)] = tuple(functions)
+
+
+def builds_on_note(assignment: str, grade_id: str) -> str | None:
+    """The note feedback shows under a grade cell whose checks failed, when its function builds on others."""
+    functions = BUILDS_ON.get((assignment, grade_id))
+    return f"note: this function builds on {', '.join(functions)}; if their checks fail too, fix those first" \
+        if functions else None
 
 
 def register(assignment: str, grade_id: str, func: Callable, points: float = 1.0, uses_device: bool = True,

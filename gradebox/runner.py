@@ -4,7 +4,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 
-from gradebox.checks import BUILDS_ON, Check, checks_for, devices_for, exercise
+from gradebox.checks import Check, builds_on_note, checks_for, devices_for, exercise
 from gradebox.expect import CheckFailure
 from gradebox.inputs import PUBLIC, drawn_for
 from gradebox.student import GraderFault, Implementation, StudentError
@@ -100,8 +100,8 @@ def grade_cell_report(impl: Implementation, grade_id: str, devices: list[str],
         raise LookupError(f"no checks are registered for {impl.assignment}/{grade_id}")
     earned, lines = grade(impl, checks, devices, key)
     total = sum(c.points for c in checks)
-    if earned < total and (impl.assignment, grade_id) in BUILDS_ON:
-        lines.append(BUILDS_ON[(impl.assignment, grade_id)])
+    if earned < total and builds_on_note(impl.assignment, grade_id):
+        lines.append(builds_on_note(impl.assignment, grade_id))
     lines.append(f"{earned:g} of {total:g} points")
     return earned, total, "\n".join(lines)
 

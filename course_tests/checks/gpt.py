@@ -517,7 +517,8 @@ def load_tied_checkpoint(impl, device):
 
 
 @check("load_gpt2_weights_tests",
-       contract=("Raise ValueError (naming the parameter) when a shape does not fit, and when the number of blocks differs",))
+       contract=("Raise ValueError (naming the parameter) when a shape does not fit",
+                 "and when the number of blocks differs"))
 def load_rejects_mismatched_checkpoint(impl, device):
     """a checkpoint with another number of blocks raises ValueError instead of loading part of the model"""
     ids = torch.zeros(1, 3, dtype=torch.long)

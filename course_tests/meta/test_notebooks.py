@@ -12,7 +12,7 @@ from nbgrader.utils import determine_grade
 
 from course_tests import adapters_for
 from gradebox import notebooks
-from gradebox.checks import checks_for
+from gradebox.checks import BUILDS_ON, checks_for
 from gradebox.runner import FAIL, PASS, failed_in
 from gradebox.student import load_cells
 from trailblaze import mutants
@@ -149,6 +149,43 @@ def test_a_phrase_counts_only_in_its_own_exercise_and_only_while_it_is_there():
     for cell in nb.cells:
         cell.source = cell.source.replace("Leave x unchanged", "Feel free to change x")
     assert [(c.name, p) for c, p in unstated("03_attention", nb)] == [("softmax_matches_torch", "Leave x unchanged")]
+
+
+def exercise_names(nb) -> dict[str, str]:
+    """Each function or class a solution cell defines -> that cell's exercise (its grade_id)."""
+    return {node.name: notebooks.grade_id(cell) for cell in nb.cells if notebooks.kind(cell) == "solution"
+            for node in ast.parse(cell.source).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
+def borrowed_names(nb) -> dict[str, list[str]]:
+    """Each visible test's exercise -> the other exercises' functions and classes its own code names."""
+    defined, borrowed = exercise_names(nb), {}
+    for cell in nb.cells:
+        if notebooks.kind(cell) == "visible":
+            own = notebooks.grade_id(cell).removesuffix("_visible")
+            names = {n.id for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Name)}
+            borrowed[own] = sorted(n for n in names if defined.get(n, own) != own)
+    return borrowed
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_each_visible_test_needs_only_its_own_exercise(assignment):
+    """A student stuck on one exercise can still check the next: a visible test builds its inputs with course code
+    or a stand-in written in the test (merges written out, a tiktoken-backed tokenizer, a bigram model, a training
+    step spelled out), never with another exercise's solution, unless its exercise's contract builds on that one
+    (gradebox.checks.builds_on: FeedForward uses your gelu)."""
+    unmet = {own: [n for n in names if n not in BUILDS_ON.get((assignment, f"{own}_tests"), ())]
+             for own, names in borrowed_names(source(assignment)).items()}
+    unmet = {own: names for own, names in unmet.items() if names}
+    assert not unmet, f"visible tests that need other exercises' code: {unmet}"
+
+
+def test_a_visible_test_that_borrows_is_found():
+    """The scan above can fail: 05's train_step test, given an optimizer over param_groups, borrows it."""
+    nb = source("05_training")
+    cell = notebooks.find_cell(nb, "train_step_visible")
+    cell.source = cell.source.replace("AdamW(model.parameters(),", "AdamW(param_groups(model, 0.1),")
+    assert borrowed_names(nb)["train_step"] == ["param_groups"]
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
