@@ -15,7 +15,7 @@ from gradebox import notebooks
 from gradebox.checks import BUILDS_ON, checks_for
 from gradebox.runner import FAIL, PASS, failed_in
 from gradebox.student import load_cells
-from trailblaze import mutants
+from trailblaze import expectations, mutants
 from trailblaze.checklists import checklist, exercise_texts, plain, unstated
 from trailblaze.coursedir import COURSE, REPO
 
@@ -91,7 +91,11 @@ def test_readme_states_the_points_checks_and_planted_bugs_of_every_assignment():
                              "disagrees with the course"
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+# The tests that read a source notebook's executed outputs run on one worker per notebook: it executes once.
+SOURCE_RUNS = [pytest.param(a, marks=pytest.mark.xdist_group(f"source_notebook_{a}")) for a in ASSIGNMENTS]
+
+
+@pytest.mark.parametrize("assignment", SOURCE_RUNS)
 def test_source_runs_top_to_bottom_and_passes_its_own_tests(assignment, execute_notebook):
     nb = execute_notebook(COURSE.source_notebook(assignment))
     errors = [(notebooks.grade_id(c) or f"cell {i + 1}", o.ename, o.evalue) for i, c in enumerate(nb.cells)
@@ -102,6 +106,34 @@ def test_source_runs_top_to_bottom_and_passes_its_own_tests(assignment, execute_
             score, max_score = determine_grade(cell)
             assert score == max_score, f"{notebooks.grade_id(cell)}: {score}/{max_score}\n" + "".join(
                 o.get("text", "") for o in cell.outputs)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_top_of_each_notebook_says_what_to_expect(assignment):
+    """Time, memory, hardware, the hours of the exercises and the results, before the limits of grading."""
+    first = source(assignment).cells[0].source
+    assert expectations.paragraph(assignment) in first, \
+        "run `python -m trailblaze.expectations`, then `python3 course.py grade`, and commit"
+    assert first.index(expectations.HEADING) < first.index(expectations.LIMITS)
+
+
+def squash(text: str) -> str:
+    return re.sub(r"[ \t]+", " ", text)
+
+
+@pytest.mark.parametrize("assignment", SOURCE_RUNS)
+def test_every_number_the_top_quotes_is_one_the_notebook_prints(assignment, execute_notebook):
+    """Each number of the expectations paragraph (trailblaze.expectations.Quote) is in the output line of the
+    notebook that computes it, in the course tests' quick run (the quoted numbers do not depend on it)."""
+    nb = execute_notebook(COURSE.source_notebook(assignment))
+    printed = squash("".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                             if o.output_type == "stream"))
+    quotes = expectations.MEASURED[assignment].quotes
+    assert quotes, f"{assignment}'s expectations quote no number the notebook computes"
+    missing = [q.line for q in quotes if squash(q.line) not in printed]
+    assert not missing, f"the top of {assignment} quotes numbers its outputs do not show: {missing}"
+    wrong = expectations.Quote("9" + quotes[0].number, quotes[0].output)
+    assert squash(wrong.line) not in printed, "the search for quoted numbers finds anything"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

@@ -48,6 +48,17 @@ class TrainConfig:
     seed: int = 1337
 
 
+# The notebook's default laptop run (its section 8), and what benchmarks/laptop_run.py races against nanoGPT's.
+DEFAULT_MODEL = dict(context_length=64, emb_dim=128, n_heads=4, n_layers=4, drop_rate=0.0)
+DEFAULT_TRAIN = dict(steps=560, batch_size=16, length=64, max_lr=3e-3, min_lr=3e-4, warmup_steps=30, eval_every=70,
+                     eval_batches=10)
+
+
+def default_run(gpt_config, vocab_size: int) -> tuple[object, TrainConfig]:
+    """(the model's configuration, the run's) of the default run, with the notebook's GPTConfig class."""
+    return gpt_config(vocab_size=vocab_size, **DEFAULT_MODEL), TrainConfig(**DEFAULT_TRAIN)
+
+
 @dataclass
 class Course:
     """Your functions from the notebook, as the loop calls them."""
