@@ -59,9 +59,10 @@ MEASURED = {
                 Quote("4.05", "words: {} characters per token"),
                 Quote("1.00", "characters: {} characters per token"))),
     "03_attention": Expectation(
-        minutes=0.05, memory_gib=0.8, hours="2 to 4",
-        results="The demos show why the scores are scaled, draw causal attention weights over a sentence, and "
-                "count GPT-2 small's attention layer: {0} parameters.",
+        minutes=0.06, memory_gib=0.9, hours="2 to 4",
+        results="The demos show why the scores are scaled, draw causal attention weights over a sentence and those "
+                "of a head trained for two seconds to look 3 tokens back, and count GPT-2 small's attention layer: "
+                "{0} parameters.",
         quotes=(Quote("2,360,064", "GPT-2 small's attention layer: {} parameters,"),)),
     "04_gpt": Expectation(
         minutes=0.5, memory_gib=0.8, hours="3 to 5",
