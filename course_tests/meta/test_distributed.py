@@ -53,3 +53,19 @@ def test_the_comparison_sees_a_different_batch(tmp_path, one_process):
     """What a process would do without DistributedDataParallel (step on its half of the batch alone) differs."""
     half = train(tmp_path, "half", 1, batch_size=2)
     assert any(not torch.allclose(half[n], p, rtol=1e-5, atol=1e-6) for n, p in one_process.items())
+
+
+def test_the_corpus_vocabulary_renumbers_gpt2_ids_and_back():
+    """trainer.CorpusVocabulary, which the default run trains over: the ids it keeps, in order, and back again; a
+    token the corpus never uses is refused, not mapped to another."""
+    sys.path.insert(0, str(FOLDER))
+    try:
+        import trainer
+    finally:
+        sys.path.remove(str(FOLDER))
+    vocab = trainer.CorpusVocabulary.of(torch.tensor([50256, 7, 198, 7]), torch.tensor([13, 198]))
+    assert len(vocab) == 4 and vocab.used.tolist() == [7, 13, 198, 50256]
+    assert vocab.compact([198, 7, 50256]).tolist() == [2, 0, 3]
+    assert vocab.gpt2(vocab.compact([13, 198])).tolist() == [13, 198]
+    with pytest.raises(ValueError, match="never uses"):
+        vocab.compact([8])

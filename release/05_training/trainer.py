@@ -43,6 +43,7 @@ class TrainConfig:
     eval_every: int = 100          # steps between validation losses (and at the last step)
     eval_batches: int = 10         # validation batches per evaluation (drawn once, the same every time)
     sample_every: int = 0          # steps between text samples (0: never)
+    sample_prompt: tuple = (198,)  # the ids each sample starts from (GPT-2's newline)
     checkpoint: str | None = None  # where to save (one file per process under torchrun)
     checkpoint_every: int = 0      # steps between checkpoints (0: only at the end, when checkpoint is set)
     seed: int = 1337
@@ -50,13 +51,41 @@ class TrainConfig:
 
 # The notebook's default laptop run (its section 8), and what benchmarks/laptop_run.py races against nanoGPT's.
 DEFAULT_MODEL = dict(context_length=64, emb_dim=128, n_heads=4, n_layers=4, drop_rate=0.0)
-DEFAULT_TRAIN = dict(steps=560, batch_size=16, length=64, max_lr=3e-3, min_lr=3e-4, warmup_steps=30, eval_every=70,
-                     eval_batches=10)
+DEFAULT_TRAIN = dict(steps=1200, batch_size=16, length=64, max_lr=3e-3, min_lr=3e-4, warmup_steps=60,
+                     eval_every=150, eval_batches=10)
 
 
 def default_run(gpt_config, vocab_size: int) -> tuple[object, TrainConfig]:
     """(the model's configuration, the run's) of the default run, with the notebook's GPTConfig class."""
     return gpt_config(vocab_size=vocab_size, **DEFAULT_MODEL), TrainConfig(**DEFAULT_TRAIN)
+
+
+@dataclass
+class CorpusVocabulary:
+    """The GPT-2 ids a corpus uses, renumbered 0, 1, ...: a model over them needs a smaller output layer (Shakespeare
+    uses 19,378 of GPT-2's 50,257 tokens). Text is still GPT-2's tokens; only their numbers change."""
+    used: torch.Tensor  # the GPT-2 ids, sorted
+
+    @classmethod
+    def of(cls, *splits: torch.Tensor) -> "CorpusVocabulary":
+        return cls(torch.unique(torch.cat(splits)))
+
+    def __len__(self) -> int:
+        return len(self.used)
+
+    def compact(self, gpt2_ids) -> torch.Tensor:
+        """GPT-2 ids -> this vocabulary's ids; ValueError for a token the corpus never uses."""
+        gpt2_ids = torch.as_tensor(gpt2_ids)
+        table = torch.full((int(max(self.used.max(), gpt2_ids.max())) + 1,), -1, dtype=torch.long)
+        table[self.used] = torch.arange(len(self.used))
+        ids = table[gpt2_ids]
+        if (ids < 0).any():
+            raise ValueError("a token the corpus never uses has no id in its vocabulary")
+        return ids
+
+    def gpt2(self, ids) -> torch.Tensor:
+        """This vocabulary's ids -> GPT-2 ids (to decode with GPT-2's tokenizer)."""
+        return self.used[torch.as_tensor(ids, dtype=torch.long)]
 
 
 @dataclass
@@ -166,7 +195,7 @@ def train(model: nn.Module, train_ids: torch.Tensor, val_ids: torch.Tensor, cfg:
                 steps.set_postfix(loss=f"{loss:.3f}", val=f"{row['val_loss']:.3f}")
         if rank == 0 and cfg.sample_every and course.generate and decode and (step + 1) % cfg.sample_every == 0:
             model.eval()
-            log(f"--- step {step + 1}: {sample(model, course, decode, device)!r}")
+            log(f"--- step {step + 1}: {sample(model, course, decode, device, prompt_ids=cfg.sample_prompt)!r}")
             model.train()
         if cfg.checkpoint and (last or (cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0)):
             course.save_checkpoint(checkpoint_path(cfg.checkpoint), model, optimizer, step + 1, data)
@@ -221,6 +250,8 @@ def main(argv=None) -> None:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for f in fields(TrainConfig):
+        if f.name == "sample_prompt":  # ids, not a command-line value
+            continue
         kind = {"int": int, "float": float}.get(str(f.type), str)
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=getattr(defaults, f.name))
     parser.add_argument("--emb-dim", type=int, default=128)
@@ -233,7 +264,7 @@ def main(argv=None) -> None:
     parser.add_argument("--save-parameters", type=Path, help="rank 0 writes the final parameters (safetensors)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON lines instead of a bar")
     args = parser.parse_args(argv)
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
 
     device = start_processes(cpu=args.cpu)
     rank, world = rank_and_world()
