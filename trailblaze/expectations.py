@@ -75,7 +75,7 @@ MEASURED = {
                 Quote("475", "GPT-2 small: 124,439,808 parameters, {} MiB in float32"),
                 Quote("0.0128", "without shortcuts: the first block's gradient is {} times the last block's"))),
     "05_training": Expectation(
-        minutes=8.0, memory_gib=1.3, hours="3 to 5",
+        minutes=8.0, memory_gib=1.0, hours="3 to 5",
         gpu="A GPU is not needed; it runs the training demos in seconds.",
         results="A uniform guess over GPT-2's tokens costs {0} nats per token, and an untrained model about as much. "
                 "The default run (section 8, five minutes of it) ends near 1.45 nats per character on the whole "
