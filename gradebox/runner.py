@@ -100,8 +100,9 @@ def grade_cell_report(impl: Implementation, grade_id: str, devices: list[str],
         raise LookupError(f"no checks are registered for {impl.assignment}/{grade_id}")
     earned, lines = grade(impl, checks, devices, key)
     total = sum(c.points for c in checks)
-    if earned < total and builds_on_note(impl.assignment, grade_id):
-        lines.append(builds_on_note(impl.assignment, grade_id))
+    note = builds_on_note(impl.assignment, grade_id)
+    if earned < total and note:
+        lines.append(note)
     lines.append(f"{earned:g} of {total:g} points")
     return earned, total, "\n".join(lines)
 

@@ -68,12 +68,17 @@ def pytest_collection_finish(session):
                                     "pytest and pytest-xdist are not the pinned versions (requirements.txt)")
 
 
+def exercise_names(nb) -> dict[str, str]:
+    """Each function or class a solution cell defines -> that cell's exercise (its grade_id), in notebook order."""
+    return {node.name: notebooks.grade_id(cell) for cell in nb.cells if notebooks.kind(cell) == "solution"
+            for node in ast.parse(notebooks.strip_magics(cell.source)).body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
 def with_solutions_replaced(source, definition: str):
     """A copy of a source notebook whose every solution function and class is replaced, by a last cell, with
     `_replacement(name, index)`, which `definition` (Python source) defines: nulls, echoes and the like."""
-    names = [node.name for cell in source.cells if notebooks.kind(cell) == "solution"
-             for node in ast.parse(notebooks.strip_magics(cell.source)).body
-             if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    names = list(exercise_names(source))
     nb = nbformat.from_dict(source)
     nb.cells.append(nbformat.v4.new_code_cell(
         f"{definition}\n\nfor _index, _name in enumerate({names!r}):\n    globals()[_name] = _replacement(_name, _index)\n"))

@@ -11,6 +11,7 @@ import pytest
 from nbgrader.utils import determine_grade
 
 from course_tests import adapters_for
+from course_tests.meta.conftest import exercise_names
 from gradebox import notebooks
 from gradebox.checks import BUILDS_ON, checks_for
 from gradebox.runner import FAIL, PASS, failed_in
@@ -181,12 +182,6 @@ def test_a_phrase_counts_only_in_its_own_exercise_and_only_while_it_is_there():
     for cell in nb.cells:
         cell.source = cell.source.replace("Leave x unchanged", "Feel free to change x")
     assert [(c.name, p) for c, p in unstated("03_attention", nb)] == [("softmax_matches_torch", "Leave x unchanged")]
-
-
-def exercise_names(nb) -> dict[str, str]:
-    """Each function or class a solution cell defines -> that cell's exercise (its grade_id)."""
-    return {node.name: notebooks.grade_id(cell) for cell in nb.cells if notebooks.kind(cell) == "solution"
-            for node in ast.parse(cell.source).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
 
 
 def borrowed_names(nb) -> dict[str, list[str]]:
